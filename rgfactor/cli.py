@@ -1,0 +1,127 @@
+"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rgfactor.errors import RGFactorError
+
+ENV_DATA_ROOT = "RGFACTOR_DATA_ROOT"
+
+
+def _default_spec() -> Path:
+    return Path(str(resources.files("rgfactor") / "models" / "demo.toml"))
+
+
+def _project_root(spec_path: Path) -> Path:
+    """The project root a spec's relative data root is resolved against: the parent of its models/ folder."""
+    spec_path = spec_path.resolve()
+    return spec_path.parent.parent if spec_path.parent.name == "models" else Path.cwd()
+
+
+def top_loadings(loadings: dict, n: int = 10) -> pd.DataFrame:
+    """The ``n`` largest-|w| features of each view and factor (long table)."""
+    rows = []
+    for view, w in loadings.items():
+        vals = w.to_pandas()
+        for factor in vals.columns:
+            col = vals[factor]
+            for feat in col.abs().sort_values(ascending=False).index[:n]:
+                rows.append({"view": view, "factor": factor, "feature": feat, "loading": float(col[feat])})
+    return pd.DataFrame(rows)
+
+
+def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, quick: bool, method: str | None,
+            progress: bool) -> Path:
+    """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
+    import rgfactor
+    from rgfactor import estimators
+    from rgfactor.data.loaders import LOADERS
+    from rgfactor.posterior.io import atomic_directory, versions, write_fit, write_json_safe
+    from rgfactor.report import write_report, write_table
+    from rgfactor.spec import ModelSpec
+
+    spec_path = Path(spec_path) if spec_path else _default_spec()
+    spec = ModelSpec.from_toml(spec_path)
+    if quick:
+        spec = spec.with_quick()
+    if method:
+        spec.inference["method"] = method
+    data_root = data_root or os.environ.get(ENV_DATA_ROOT)
+    source = spec.data["source"]
+    if source not in LOADERS:
+        raise RGFactorError(f"spec '{spec.name}': unknown data source '{source}'; known: {sorted(LOADERS)}.")
+    options = dict(spec.data.get("options", {}))
+    t0 = time.perf_counter()
+    if source == "simulate":
+        data, labels = LOADERS[source](**options)
+    else:
+        data, labels = LOADERS[source](spec.data_path(_project_root(spec_path), data_root), **options)
+    structure = spec.model.get("structure", "GFA")
+    model = getattr(estimators, structure)(**spec.estimator_params())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data, progress=progress)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    wall = time.perf_counter() - t0
+    out = Path(out) if out else Path("runs") / spec.name
+    spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
+                "data_root": str(data_root) if data_root else spec.data.get("root", ""),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
+    diagnostics = {**model.diagnostics_, "wall_time_s": wall,
+                   "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +
+                                                  [str(w.message) for w in caught]))}
+
+    def fill(tmp: Path) -> None:
+        (tmp / "spec.toml").write_text(spec.to_toml())
+        write_fit(model, tmp)
+        (tmp / "diagnostics.json").write_text(json.dumps(write_json_safe(diagnostics), indent=1))
+        report_diag = {k: v for k, v in diagnostics.items() if k != "summary"}
+        if "summary" in diagnostics:
+            report_diag["summary"] = pd.DataFrame(diagnostics["summary"])
+        write_report(tmp, title=spec.report.get("title", spec.name), description=spec.description,
+                     variance_explained=model.variance_explained(), factors=model.factors_,
+                     labels=labels[[c for c in spec.report.get("labels", labels.columns)]] if labels is not None else None,
+                     diagnostics=report_diag, spec_text=spec.to_toml(),
+                     extra_tables={"top_loadings": top_loadings(model.loadings_)})
+
+    atomic_directory(out, fill)
+    print(f"rgfactor {rgfactor.__version__}: fitted '{spec.name}' ({structure}, {diagnostics['method']}) in "
+          f"{wall:.1f} s -> {out}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rgfactor", description="Bayesian latent-factor models for radiogenomics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit a model spec and write a run directory")
+    fit.add_argument("spec", nargs="?", help="models/NAME.toml (default: the embedded demo on simulated data)")
+    fit.add_argument("--out", help="run directory to write (default runs/<spec name>); replaced atomically")
+    fit.add_argument("--data-root", help=f"folder holding the datasets (default: the spec's root, resolved against "
+                                         f"the project root; or ${ENV_DATA_ROOT})")
+    fit.add_argument("--quick", action="store_true", help="apply the spec's [quick] reduced settings (CI)")
+    fit.add_argument("--method", choices=["svi", "nuts", "cavi"], help="override the spec's inference method")
+    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
+    args = parser.parse_args(argv)
+    try:
+        run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
+                method=args.method, progress=args.progress)
+    except RGFactorError as e:
+        print(f"rgfactor: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

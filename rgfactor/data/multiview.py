@@ -1,0 +1,177 @@
+"""MultiViewData: validated views on a common subject axis, with site and covariates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rgfactor.data.arrays import ModelArrays, ViewArrays
+from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
+from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
+from rgfactor.dims import SUBJECT, feature_dim
+from rgfactor.errors import DataError
+
+
+@dataclass(frozen=True)
+class MultiViewData:
+    """Validated multi-view data of a cohort.
+
+    Build with :meth:`from_pandas`. Subjects are the union of the views' subjects; a subject missing
+    a view has an all-NaN row there. NaN entries are masked out of the likelihood, never imputed.
+    The raw values are kept unchanged; preprocessing (size factors, transforms) is fitted by
+    :meth:`fit_preprocessing` and applied by :meth:`to_arrays`, so that it can be re-applied, as
+    fitted on a training cohort, to new subjects.
+
+    Attributes
+    ----------
+    views : dict view name -> DataFrame (subject, feature) of raw values on the union subject index.
+    likelihoods : dict view name -> likelihood name.
+    subjects : pandas Index of subject IDs (union across views, in order of first appearance).
+    site : Series of site labels (str) indexed by subject, or None.
+    covariates : DataFrame (subject, covariate) of numeric covariates (categorical ones one-hot
+        encoded, first level dropped), or None.
+    transforms : dict view name -> 'none' | 'standardize' | 'yeo-johnson' (gaussian views).
+    size_factors : 'median_of_ratios' or 'none' (count views).
+    """
+
+    views: dict
+    likelihoods: dict
+    subjects: pd.Index
+    site: pd.Series | None = None
+    covariates: pd.DataFrame | None = None
+    transforms: dict | None = None
+    size_factors: str = "median_of_ratios"
+
+    @classmethod
+    def from_pandas(cls, views: dict, likelihoods: dict, site: pd.Series | None = None,
+                    covariates: pd.DataFrame | None = None, *, transforms: dict | None = None,
+                    size_factors: str = "median_of_ratios") -> MultiViewData:
+        """Validate views and build the cohort.
+
+        Parameters
+        ----------
+        views : dict view name -> DataFrame, index = subject IDs, columns = feature names.
+            Count views hold non-negative integers, bernoulli views 0/1; NaN marks a missing entry.
+        likelihoods : dict view name -> 'gaussian' | 'negative_binomial' | 'bernoulli' | 'poisson'.
+        site : optional Series of site labels (hospital, scanner), index = subject IDs; every
+            subject needs one.
+        covariates : optional DataFrame, index = subject IDs; numeric columns are standardised when
+            fitting, non-numeric ones one-hot encoded (first level dropped). No NaN allowed.
+        transforms : dict view name -> transform of a gaussian view: 'standardize' (default),
+            'yeo-johnson' (Yeo & Johnson 2000, then standardise) or 'none'.
+        size_factors : 'median_of_ratios' (default; Anders & Huber 2010) or 'none', for count views.
+
+        Raises
+        ------
+        DataError  naming the view, feature or subject at fault (see ``rgfactor.data.validate``).
+
+        Nothing passed is modified in place.
+        """
+        check_likelihoods(views, likelihoods)
+        arrays, order = {}, []
+        seen = set()
+        for name, df in views.items():
+            x = check_view(name, likelihoods[name], df)
+            arrays[name] = pd.DataFrame(x, index=df.index.astype(str), columns=[str(c) for c in df.columns])
+            for s in arrays[name].index:
+                if s not in seen:
+                    seen.add(s)
+                    order.append(s)
+        check_shared_subjects({n: set(a.index) for n, a in arrays.items()})
+        subjects = pd.Index(order, name=SUBJECT)
+        arrays = {n: a.reindex(subjects) for n, a in arrays.items()}
+        site_s = None
+        if site is not None:
+            site = pd.Series(site).copy()
+            site.index = site.index.astype(str)
+            check_subject_labels("site", site.index, site, subjects)
+            site_s = site.reindex(subjects).astype(str).rename("site")
+        cov = None
+        if covariates is not None:
+            covariates = pd.DataFrame(covariates).copy()
+            covariates.index = covariates.index.astype(str)
+            check_subject_labels("covariates", covariates.index, covariates, subjects)
+            cov = pd.get_dummies(covariates.reindex(subjects), drop_first=True, dtype=float).astype(float)
+        transforms = dict(transforms or {})
+        for name in transforms:
+            if name not in views:
+                raise DataError(f"transform given for unknown view '{name}'; views are {list(views)}.")
+        for name, lik in likelihoods.items():
+            transforms.setdefault(name, "standardize" if lik == "gaussian" else "none")
+        return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
+                   covariates=cov, transforms=transforms, size_factors=size_factors)
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        return tuple(self.views)
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.subjects)
+
+    def __repr__(self) -> str:
+        parts = [f"{n}: {df.shape[1]} features, {int(df.notna().any(axis=1).sum())} subjects ({self.likelihoods[n]})"
+                 for n, df in self.views.items()]
+        site = f", {self.site.nunique()} sites" if self.site is not None else ""
+        return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
+
+    # ------------------------------------------------------------------ preprocessing
+    def fit_preprocessing(self) -> Preprocessing:
+        """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
+        vps = {n: fit_view(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
+                           self.size_factors) for n, df in self.views.items()}
+        prep = Preprocessing(views=vps)
+        if self.site is not None:
+            prep.sites = sorted(self.site.unique().tolist())
+        if self.covariates is not None:
+            c = self.covariates.to_numpy()
+            sd = c.std(axis=0)
+            prep.covariate_names = list(self.covariates.columns)
+            prep.covariate_mean = c.mean(axis=0).tolist()
+            prep.covariate_sd = np.where(sd > 0, sd, 1.0).tolist()
+        return prep
+
+    def to_arrays(self, preprocessing: Preprocessing | None = None) -> ModelArrays:
+        """Model-ready arrays; applies ``preprocessing`` (fitted here when None).
+
+        With a preprocessing fitted on another cohort, features are matched by name: features this
+        cohort lacks become missing (masked); a view the preprocessing lacks raises DataError; an
+        unseen site gets code -1 (no site effect, population average).
+        """
+        prep = preprocessing or self.fit_preprocessing()
+        views = []
+        for name, vp in prep.views.items():
+            if name in self.views:
+                df = self.views[name].reindex(columns=vp.features)
+            else:
+                df = pd.DataFrame(np.nan, index=self.subjects, columns=vp.features)
+            y, log_offset = apply_view(vp, df.to_numpy(dtype=float))
+            mask = ~np.isnan(y)
+            views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=np.where(mask, y, 0.0), mask=mask,
+                                    log_offset=log_offset, centre=np.asarray(vp.centre), scale=np.asarray(vp.scale),
+                                    features=tuple(vp.features)))
+        for name in self.views:
+            if name not in prep.views:
+                raise DataError(f"view '{name}' was not part of the fitted model (views: {list(prep.views)}).")
+        site = None
+        if prep.sites:
+            if self.site is None:
+                site = np.full(self.n_subjects, -1)
+            else:
+                lookup = {s: i for i, s in enumerate(prep.sites)}
+                site = np.array([lookup.get(s, -1) for s in self.site], dtype=int)
+        cov = None
+        if prep.covariate_names:
+            if self.covariates is None:
+                raise DataError(f"the model was fitted with covariates {prep.covariate_names}; pass them for these "
+                                "subjects too.")
+            c = self.covariates.reindex(columns=prep.covariate_names, fill_value=0.0).to_numpy(dtype=float)
+            cov = (c - np.asarray(prep.covariate_mean)) / np.asarray(prep.covariate_sd)
+        return ModelArrays(views=tuple(views), subjects=tuple(self.subjects), site=site, sites=tuple(prep.sites),
+                           covariates=cov, covariate_names=tuple(prep.covariate_names))
+
+    def feature_dims(self) -> dict[str, str]:
+        return {n: feature_dim(n) for n in self.views}

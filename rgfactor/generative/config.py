@@ -1,0 +1,78 @@
+"""Static configuration of a factor model: everything the model function needs besides arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rgfactor.errors import SpecError
+
+SPARSITY = ("auto", "ard", "horseshoe", "spike_and_slab")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Static (hashable) model settings.
+
+    Attributes
+    ----------
+    views : tuple of (view name, likelihood, n_features).
+    n_factors : number of latent factors K.
+    sparsity : feature-level sparsity prior on the loadings: 'ard' (ARD only), 'horseshoe'
+        (regularised horseshoe on top of ARD; NumPyro engines) or 'spike_and_slab' (CAVI engine).
+    site_effects : include site random intercepts per (view, site, feature).
+    n_sites : number of sites (0 when none).
+    n_covariates : number of covariates (0 when none).
+    activity : per view, a tuple of K 0/1 flags: factor k may load on the view (1) or is fixed at 0.
+        None means every factor may load on every view (GFA); PCCA/PPLS fix a pattern.
+    slab_scale, slab_df : regularised-horseshoe slab (Piironen & Vehtari 2017, EJS, sec. 2.3).
+    ard_shape, ard_rate : Gamma prior of the ARD precisions alpha_<view>.
+    """
+
+    views: tuple[tuple[str, str, int], ...]
+    n_factors: int
+    sparsity: str = "ard"
+    site_effects: bool = False
+    n_sites: int = 0
+    n_covariates: int = 0
+    activity: tuple[tuple[str, tuple[int, ...]], ...] | None = None
+    slab_scale: float = 2.0
+    slab_df: float = 4.0
+    ard_shape: float = 1.0
+    ard_rate: float = 1.0
+    extra: tuple = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.sparsity not in SPARSITY:
+            raise SpecError(f"unknown sparsity '{self.sparsity}'; choose one of {SPARSITY}.")
+        if self.n_factors < 1:
+            raise SpecError(f"n_factors must be >= 1, got {self.n_factors}.")
+
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        return tuple(v[0] for v in self.views)
+
+    def likelihood(self, view: str) -> str:
+        return dict((v[0], v[1]) for v in self.views)[view]
+
+    def activity_of(self, view: str) -> np.ndarray | None:
+        if self.activity is None:
+            return None
+        return np.asarray(dict(self.activity)[view], dtype=float)
+
+
+def config_to_dict(config: ModelConfig) -> dict:
+    """JSON-able form of a ModelConfig (tuples become lists)."""
+    from dataclasses import asdict
+
+    return asdict(config)
+
+
+def config_from_dict(d: dict) -> ModelConfig:
+    d = dict(d)
+    d["views"] = tuple(tuple(v) for v in d["views"])
+    if d.get("activity") is not None:
+        d["activity"] = tuple((name, tuple(a)) for name, a in d["activity"])
+    d["extra"] = tuple(d.get("extra", ()))
+    return ModelConfig(**d)

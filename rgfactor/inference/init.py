@@ -1,0 +1,59 @@
+"""PCA-based initialisation of factors and loadings (all engines)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from rgfactor.data.arrays import ModelArrays, ViewArrays
+
+
+def _link_scale(v: ViewArrays) -> tuple[np.ndarray, float]:
+    """Approximate link-scale values of a view and the slope converting a covariance to a loading."""
+    if v.likelihood in ("negative_binomial", "poisson"):
+        return np.log1p(v.y / np.exp(v.log_offset)[:, None]), 1.0
+    if v.likelihood == "bernoulli":
+        return v.y, 4.0  # logistic slope at p = 1/2
+    return v.y, 1.0
+
+
+def pca_init(arrays: ModelArrays, n_factors: int, random_state: int = 0) -> dict[str, np.ndarray]:
+    """Initial ``Z``, ``W_<view>`` and ``intercept_<view>`` from a PCA of all views.
+
+    Each view is put on an approximate link scale (log1p of size-factor-normalised counts, 0/1 for
+    Bernoulli), its features centred and scaled on observed entries, missing entries set to 0 (for
+    the initialisation only), and the view weighted by 1/sqrt(n_features) so that no view dominates.
+    Z is the leading K principal-component scores scaled to unit variance; W_<view> the regression of
+    the view on Z. Components beyond the data's rank are filled with small noise.
+
+    Returns
+    -------
+    dict with 'Z' (n_subjects, K) and, per view, 'W_<view>' (n_features, K), 'intercept_<view>' (n_features,).
+    """
+    rng = np.random.default_rng(random_state)
+    blocks, stats = [], {}
+    for v in arrays.views:
+        x, slope = _link_scale(v)
+        m = v.mask
+        cnt = np.maximum(m.sum(0), 1)
+        mean = (x * m).sum(0) / cnt
+        sd = np.sqrt((((x - mean) ** 2) * m).sum(0) / cnt)
+        sd = np.where(sd > 0, sd, 1.0)
+        xs = np.where(m, (x - mean) / sd, 0.0)
+        stats[v.name] = (xs, sd, slope)
+        blocks.append(xs / np.sqrt(v.n_features))
+    big = np.concatenate(blocks, axis=1)
+    k_fit = min(n_factors, *big.shape)
+    pca = PCA(n_components=k_fit, svd_solver="full" if min(big.shape) <= 500 else "randomized",
+              random_state=random_state)
+    scores = pca.fit_transform(big)
+    z = np.concatenate([scores, rng.normal(0.0, 0.1, size=(big.shape[0], n_factors - k_fit))], axis=1)
+    z = (z - z.mean(0)) / np.where(z.std(0) > 0, z.std(0), 1.0)
+    init = {"Z": z}
+    n = z.shape[0]
+    for v in arrays.views:
+        xs, sd, slope = stats[v.name]
+        w = slope * sd[:, None] * (xs.T @ z) / n
+        init[f"W_{v.name}"] = w
+        init[f"intercept_{v.name}"] = np.asarray(v.centre, dtype=float)
+    return init
