@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 from numpyro.handlers import reparam
-from numpyro.infer import MCMC, NUTS, init_to_value
+from numpyro.infer import MCMC, NUTS
 from numpyro.infer.reparam import LocScaleReparam
+
+from rgfactor.inference.init import init_strategy
 
 
 @dataclass
@@ -20,22 +22,23 @@ class NutsResult:
 
 
 def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num_samples: int = 500,
-             num_chains: int = 2, target_accept: float = 0.85, max_tree_depth: int = 8, random_state: int = 0,
+             num_chains: int = 2, target_accept: float = 0.9, max_tree_depth: int = 8, random_state: int = 0,
              progress: bool = False) -> NutsResult:
     """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
 
     Chains run in parallel when there are at least ``num_chains`` JAX devices, else sequentially.
     Loadings ``W_<view>`` are sampled non-centred (W = scale * W_decentered, LocScaleReparam), which
     removes the funnel between the ARD precisions and the loadings; their initial values are the
-    PCA loadings with ARD precisions 1. Draws are returned unaligned; the posterior layer aligns them.
+    PCA loadings rescaled by their initial ARD precision. Draws are returned unaligned; the posterior layer aligns them.
     """
     init = {k: np.asarray(v) for k, v in init_values.items()}
     wnames = [k for k in init if k.startswith("W_")]
     for name in wnames:
         init[f"{name}_decentered"] = init.pop(name)
-        init[f"alpha_{name[2:]}"] = np.ones(init[f"{name}_decentered"].shape[-1])
+        # decentered = W * sqrt(alpha): the PCA loadings on the unit scale of their ARD prior
+        init[f"{name}_decentered"] = init[f"{name}_decentered"] * np.sqrt(init[f"alpha_{name[2:]}"])
     model = reparam(model, config={name: LocScaleReparam(0.0) for name in wnames})
-    kernel = NUTS(model, init_strategy=init_to_value(values=init),
+    kernel = NUTS(model, init_strategy=init_strategy(init),
                   target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,

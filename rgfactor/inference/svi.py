@@ -10,11 +10,12 @@ import jax
 import numpy as np
 import numpyro
 import optax
-from numpyro.infer import SVI, Trace_ELBO, init_to_value
+from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoNormal
 from tqdm.auto import tqdm
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
+from rgfactor.inference.init import init_strategy
 
 
 @dataclass
@@ -46,7 +47,7 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
     InferenceError  if the ELBO becomes non-finite.
     """
     rng = jax.random.PRNGKey(random_state)
-    guide = AutoNormal(model, init_loc_fn=init_to_value(values={k: np.asarray(v) for k, v in init_values.items()}),
+    guide = AutoNormal(model, init_loc_fn=init_strategy(init_values),
                        init_scale=0.05)
     optim = numpyro.optim.optax_to_numpyro(optax.adam(learning_rate))
     svi = SVI(model, guide, optim, Trace_ELBO())

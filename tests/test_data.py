@@ -1,0 +1,151 @@
+"""Data layer: validation errors name the culprit; preprocessing is stored and re-applied."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import rgfactor as rgf
+from rgfactor.data import size_factors
+from rgfactor.errors import DataError, DataWarning
+
+from conftest import frame
+
+RNG = np.random.default_rng(0)
+COUNTS = frame(RNG.poisson(20, size=(8, 5)), "g")
+RAD = frame(RNG.normal(size=(8, 4)), "r")
+MUT = frame(RNG.integers(0, 2, size=(8, 3)), "m")
+LIKS = {"rna": "negative_binomial", "radiomics": "gaussian", "mutations": "bernoulli"}
+
+
+def views(**over):
+    v = {"rna": COUNTS, "radiomics": RAD, "mutations": MUT}
+    v.update(over)
+    return v
+
+
+def with_value(df, i, j, value):
+    out = df.copy()
+    out.iat[i, j] = value
+    return out
+
+
+BAD = [  # (views, likelihoods, extra kwargs, message fragment naming the culprit)
+    (views(rna=with_value(COUNTS, 2, 1, -3)), LIKS, {}, "view 'rna' .* negative counts, e.g. subject 's2', feature 'g1'"),
+    (views(rna=with_value(COUNTS, 4, 0, 12.5)), LIKS, {}, "non-integer values, e.g. subject 's4', feature 'g0' = 12.5"),
+    (views(mutations=with_value(MUT, 1, 2, 2)), LIKS, {}, "view 'mutations' .* other than 0/1: subject 's1', feature 'm2'"),
+    (views(radiomics=with_value(RAD, 3, 3, np.inf)), LIKS, {}, "infinite value: subject 's3', feature 'r3'"),
+    (views(radiomics=pd.concat([RAD, RAD.iloc[[0]]])), LIKS, {}, "duplicated subject IDs, e.g. 's0'"),
+    (views(radiomics=RAD.iloc[:0]), LIKS, {}, "view 'radiomics' is empty"),
+    (views(), {**LIKS, "rna": "zip"}, {}, "view 'rna': unknown likelihood 'zip'"),
+    (views(), {k: v for k, v in LIKS.items() if k != "rna"}, {}, "view 'rna' has no likelihood"),
+    ({"a": frame(np.ones((3, 2)) + np.eye(3, 2), "a"), "b": frame(np.eye(3, 2), "b", n0=10)},
+     {"a": "gaussian", "b": "gaussian"}, {}, "no subject is shared by any two views"),
+    (views(), LIKS, {"site": pd.Series(["A"] * 7, index=COUNTS.index[:7])}, "site is missing for 1 subject.*'s7'"),
+    (views(), LIKS, {"covariates": pd.DataFrame({"age": [1.0] * 7 + [np.nan]}, index=COUNTS.index)},
+     "covariates is NaN for 1 subject.*'s7'"),
+    (views(radiomics=RAD.assign(r0=["x"] * 8)), LIKS, {}, "non-numeric feature 'r0'"),
+]
+
+
+@pytest.mark.parametrize("v,liks,kwargs,msg", BAD)
+def test_bad_input_raises_data_error_naming_culprit(v, liks, kwargs, msg):
+    with pytest.raises(DataError, match=msg):
+        rgf.MultiViewData.from_pandas(v, liks, **kwargs)
+
+
+def test_data_error_is_a_value_error():
+    assert issubclass(DataError, ValueError)
+
+
+def test_subjects_are_the_union_and_missing_views_are_masked():
+    rad = RAD.iloc[2:]  # subjects s0, s1 lack radiomics
+    extra = frame(RNG.normal(size=(2, 4)), "r", n0=8)  # s8, s9 have radiomics only
+    data = rgf.MultiViewData.from_pandas(views(radiomics=pd.concat([rad, extra])), LIKS)
+    assert list(data.subjects) == [f"s{i}" for i in range(10)]
+    arrays = data.to_arrays()
+    rv = arrays.view("radiomics")
+    assert not rv.mask[:2].any() and rv.mask[2:].all()
+    assert not arrays.view("rna").mask[8:].any()
+    assert np.all(rv.y[:2] == 0.0)  # masked entries hold a neutral value, never an imputed one
+
+
+def test_nan_entries_are_masked_not_imputed():
+    data = rgf.MultiViewData.from_pandas(views(radiomics=with_value(RAD, 5, 2, np.nan)), LIKS)
+    rv = data.to_arrays().view("radiomics")
+    assert not rv.mask[5, 2] and rv.mask.sum() == RAD.size - 1
+
+
+def test_input_frames_are_not_modified():
+    rad = RAD.copy()
+    site = pd.Series(list("ABABABAB"), index=COUNTS.index)
+    site_copy = site.copy()
+    data = rgf.MultiViewData.from_pandas(views(radiomics=rad), LIKS, site=site, transforms={"radiomics": "yeo-johnson"})
+    data.to_arrays()
+    pd.testing.assert_frame_equal(rad, RAD)
+    pd.testing.assert_series_equal(site, site_copy)
+
+
+def test_constant_feature_warns_and_is_dropped():
+    data = rgf.MultiViewData.from_pandas(views(radiomics=RAD.assign(r1=1.0)), LIKS)
+    with pytest.warns(DataWarning, match="view 'radiomics': dropping 1 constant"):
+        arrays = data.to_arrays()
+    assert "r1" not in arrays.view("radiomics").features
+
+
+def test_size_factors_median_of_ratios_by_hand():
+    counts = np.array([[10, 20, 30, 0], [20, 40, 60, 5], [5, 10, 15, 1]], dtype=float)
+    sf, lgm = size_factors(counts)
+    ref = np.exp(np.log(counts[:, :3]).mean(0))  # features positive in every subject
+    expected = np.median(counts[:, :3] / ref, axis=1)
+    np.testing.assert_allclose(sf, expected)
+    assert np.isnan(lgm[3])
+
+
+def test_size_factors_poscounts_when_no_feature_is_always_positive():
+    counts = np.array([[0, 4, 8], [3, 0, 9], [6, 2, 0]], dtype=float)
+    sf, _ = size_factors(counts)
+    assert np.all(np.isfinite(sf)) and np.all(sf > 0)
+
+
+def test_preprocessing_reapplied_to_new_subjects():
+    rad = frame(np.exp(RNG.normal(size=(40, 3))), "r")
+    data = rgf.MultiViewData.from_pandas({"radiomics": rad}, {"radiomics": "gaussian"},
+                                         transforms={"radiomics": "yeo-johnson"})
+    prep = data.fit_preprocessing()
+    train = data.to_arrays(prep).view("radiomics")
+    new = rgf.MultiViewData.from_pandas({"radiomics": rad.iloc[:5]}, {"radiomics": "gaussian"},
+                                        transforms={"radiomics": "yeo-johnson"})
+    again = new.to_arrays(prep).view("radiomics")
+    np.testing.assert_allclose(again.y, train.y[:5])  # the training transform, not one refitted on 5 subjects
+    np.testing.assert_allclose(train.y.mean(0), 0.0, atol=1e-8)
+    np.testing.assert_allclose(train.y.std(0), 1.0, atol=1e-8)
+
+
+def test_new_subject_size_factors_use_training_reference():
+    counts = frame(RNG.poisson(50, size=(30, 6)) + 1, "g")
+    data = rgf.MultiViewData.from_pandas({"rna": counts}, {"rna": "negative_binomial"})
+    prep = data.fit_preprocessing()
+    doubled = rgf.MultiViewData.from_pandas({"rna": counts.iloc[:3] * 2}, {"rna": "negative_binomial"})
+    off_train = data.to_arrays(prep).view("rna").log_offset[:3]
+    off_new = doubled.to_arrays(prep).view("rna").log_offset
+    np.testing.assert_allclose(off_new - off_train, np.log(2.0), atol=1e-10)
+
+
+def test_unseen_site_gets_code_minus_one():
+    site = pd.Series(list("ABABABAB"), index=COUNTS.index)
+    data = rgf.MultiViewData.from_pandas(views(), LIKS, site=site)
+    prep = data.fit_preprocessing()
+    new = rgf.MultiViewData.from_pandas(views(), LIKS, site=pd.Series(list("ACACACAC"), index=COUNTS.index))
+    codes = new.to_arrays(prep).site
+    assert list(codes[:2]) == [0, -1]
+
+
+def test_categorical_covariates_are_one_hot_and_standardised():
+    cov = pd.DataFrame({"age": np.arange(8.0), "sex": list("MFMFMFMF")}, index=COUNTS.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arrays = rgf.MultiViewData.from_pandas(views(), LIKS, covariates=cov).to_arrays()
+    assert arrays.covariate_names == ("age", "sex_M")
+    np.testing.assert_allclose(arrays.covariates.mean(0), 0.0, atol=1e-12)
