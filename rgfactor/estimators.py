@@ -20,7 +20,7 @@ from rgfactor.inference.newsubjects import laplace_factors, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
 
-METHODS = ("svi", "nuts", "cavi")
+METHODS = ("auto", "svi", "nuts", "cavi")
 # which feature-level sparsity prior "auto" means for each engine
 AUTO_SPARSITY = {"svi": "ard", "nuts": "ard", "cavi": "spike_and_slab"}
 ENGINE_SPARSITY = {"svi": ("ard", "horseshoe"), "nuts": ("ard", "horseshoe"), "cavi": ("ard", "spike_and_slab")}
@@ -39,10 +39,20 @@ class FactorModel(BaseEstimator):
         return self.n_factors
 
     # --------------------------------------------------------------- fitting
+    def _supports_cavi(self) -> bool:
+        """Whether the closed-form engine covers this model (structure hook; GFA: yes)."""
+        try:
+            import rgfactor.inference.cavi  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
     def _resolve(self, method: str | None) -> tuple[str, str]:
         method = method or self.method
         if method not in METHODS:
             raise SpecError(f"unknown method '{method}'; choose one of {METHODS}.")
+        if method == "auto":  # the fastest engine that supports the model and prior
+            method = "cavi" if self.sparsity in ENGINE_SPARSITY["cavi"] + ("auto",) and self._supports_cavi() else "svi"
         sparsity = AUTO_SPARSITY[method] if self.sparsity == "auto" else self.sparsity
         if sparsity not in ENGINE_SPARSITY[method]:
             others = [m for m, s in ENGINE_SPARSITY.items() if sparsity in s]
@@ -57,8 +67,8 @@ class FactorModel(BaseEstimator):
         ----------
         data : MultiViewData.
         y : ignored (scikit-learn signature).
-        method : 'svi' (default: ``self.method``), 'nuts' (full posterior) or 'cavi' (closed-form
-            variational engine, when installed).
+        method : 'auto' (default: ``self.method``; 'cavi' when the model and prior allow it, else
+            'svi'), 'svi', 'nuts' (full posterior) or 'cavi' (closed-form variational engine).
         progress : show a progress bar (default ``self.progress``).
 
         Returns

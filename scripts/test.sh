@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install rgfactor with its test extras and run the whole test suite (slow statistical tests included).
+# Every test has a timeout (pytest-timeout), so a hang fails in minutes. Extra arguments go to pytest
+# (e.g. -m "not slow" for the fast unit tests only).
+source "$(dirname "$0")/_venv.sh" "[test]"
+python -m pytest -q -p no:cacheprovider "$@"
