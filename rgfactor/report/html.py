@@ -213,8 +213,10 @@ def write_report(out_dir: str | Path, *, title: str, variance_explained: xr.Data
             while stem in used:
                 stem, i = f"factors_{slug(col)}_{i}", i + 1
             used.add(stem)
-            fig = plot_factor_scatter(factors, labels, col, x=names[0],
-                                      y=names[1] if len(names) > 1 else None)
+            # the two factors most associated with this label (smallest p), in factor order
+            ranked = [f for f in assoc.loc[assoc["label"] == col].sort_values("p_value")["factor"] if f in names]
+            pair = sorted(ranked[:2], key=names.index) if len(ranked) >= 2 else names[:2]
+            fig = plot_factor_scatter(factors, labels, col, x=pair[0], y=pair[1] if len(pair) > 1 else None)
             save_figure(fig, out / "figures" / f"{stem}.png")
             figs.append(_img(f"figures/{stem}.png", f"factors by {col}"))
     body.append("<h2>Factor plots</h2>")
