@@ -7,9 +7,9 @@
 
 __version__ = "0.1.0"
 
-from rgfactor import errors, simulate  # noqa: E402
+from rgfactor import errors, model_selection, simulate  # noqa: E402
 from rgfactor.data import MultiViewData  # noqa: E402
-from rgfactor.estimators import GFA  # noqa: E402
+from rgfactor.estimators import GFA, PCCA, PPLS  # noqa: E402
 from rgfactor.posterior.io import load  # noqa: E402
 
-__all__ = ["GFA", "MultiViewData", "errors", "load", "simulate", "__version__"]
+__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]

@@ -41,6 +41,19 @@ def top_loadings(loadings: dict, n: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def canonical_table(model) -> pd.DataFrame:
+    """PCCA: posterior mean and 94% HDI of the canonical correlations of every pair of views (long table)."""
+    views = list(model.config_.view_names)
+    parts = []
+    for i, v1 in enumerate(views):
+        for v2 in views[i + 1:]:
+            tab = model.canonical_correlations(v1, v2, summary=True)
+            tab.insert(0, "view2", v2)
+            tab.insert(0, "view1", v1)
+            parts.append(tab)
+    return pd.concat(parts, ignore_index=True)
+
+
 def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, quick: bool, method: str | None,
             progress: bool) -> Path:
     """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
@@ -83,6 +96,10 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
                    "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +
                                                   [str(w.message) for w in caught]))}
 
+    extra = {"top_loadings": top_loadings(model.loadings_)}
+    if structure == "PCCA":
+        extra["canonical_correlations"] = canonical_table(model)
+
     def fill(tmp: Path) -> None:
         (tmp / "spec.toml").write_text(spec.to_toml())
         write_fit(model, tmp)
@@ -94,7 +111,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
                      variance_explained=model.variance_explained(), factors=model.factors_,
                      labels=labels[[c for c in spec.report.get("labels", labels.columns)]] if labels is not None else None,
                      diagnostics=report_diag, spec_text=spec.to_toml(),
-                     extra_tables={"top_loadings": top_loadings(model.loadings_)})
+                     extra_tables=extra)
 
     atomic_directory(out, fill)
     print(f"rgfactor {rgfactor.__version__}: fitted '{spec.name}' ({structure}, {diagnostics['method']}) in "

@@ -24,6 +24,8 @@ METHODS = ("auto", "svi", "nuts", "cavi")
 # which feature-level sparsity prior "auto" means for each engine
 AUTO_SPARSITY = {"svi": "ard", "nuts": "ard", "cavi": "spike_and_slab"}
 ENGINE_SPARSITY = {"svi": ("ard", "horseshoe"), "nuts": ("ard", "horseshoe"), "cavi": ("ard", "spike_and_slab")}
+# engine defaults of max_iter (SVI steps / CAVI sweeps) and tol (relative ELBO change) when left None
+ENGINE_DEFAULTS = {"svi": {"max_iter": 5000, "tol": 1e-5}, "cavi": {"max_iter": 1000, "tol": 1e-6}}
 
 
 class FactorModel(BaseEstimator):
@@ -35,10 +37,25 @@ class FactorModel(BaseEstimator):
     def _activity(self, arrays) -> dict | None:
         return None
 
-    def _n_factors(self) -> int:
+    def _n_factors(self, arrays=None) -> int:
         return self.n_factors
 
+    def _response_views(self) -> tuple[str, ...]:
+        return ()
+
+    def _init(self, arrays, config: ModelConfig) -> dict:
+        """Initial values of the NumPyro engines (structure hook; PPLS adapts the response views)."""
+        return pca_init(arrays, config.n_factors, self.random_state)
+
     # --------------------------------------------------------------- fitting
+    def _stopping(self, method: str) -> dict:
+        """max_iter and tol for ``method``: the estimator's values, or the engine's defaults where None."""
+        out = dict(ENGINE_DEFAULTS[method])
+        for key in out:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
     def _supports_cavi(self) -> bool:
         """Whether the closed-form engine covers this model (structure hook; GFA: yes)."""
         try:
@@ -51,6 +68,9 @@ class FactorModel(BaseEstimator):
         method = method or self.method
         if method not in METHODS:
             raise SpecError(f"unknown method '{method}'; choose one of {METHODS}.")
+        if method == "cavi" and not self._supports_cavi():
+            raise SpecError(f"method='cavi' does not cover the {self.structure} structure; use method='svi' "
+                            "or method='nuts'.")
         if method == "auto":  # the fastest engine that supports the model and prior
             method = "cavi" if self.sparsity in ENGINE_SPARSITY["cavi"] + ("auto",) and self._supports_cavi() else "svi"
         sparsity = AUTO_SPARSITY[method] if self.sparsity == "auto" else self.sparsity
@@ -90,8 +110,9 @@ class FactorModel(BaseEstimator):
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         arrays = data.to_arrays(prep)
-        config = config_from_arrays(arrays, self._n_factors(), sparsity=sparsity, site_effects=self.site_effects,
-                                    activity=self._activity(arrays))
+        config = config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity,
+                                    site_effects=self.site_effects, activity=self._activity(arrays),
+                                    response_views=self._response_views())
         mdata = model_data(arrays)
         diagnostics = {"method": method, "sparsity": sparsity, "warnings": [str(w.message) for w in caught]}
         sample_stats = None
@@ -99,18 +120,19 @@ class FactorModel(BaseEstimator):
             from rgfactor.inference.cavi import fit_cavi
 
             res = fit_cavi(arrays, config.n_factors, sparsity=sparsity, site_effects=config.site_effects,
-                           max_iter=self.max_iter, tol=self.tol, num_draws=self.num_draws,
+                           **self._stopping("cavi"), num_draws=self.num_draws,
                            random_state=self.random_state, progress=progress)
             raw = res.draws
             diagnostics.update(elbo=np.asarray(res.elbo).tolist(), n_steps=int(res.n_iter), converged=bool(res.converged))
         else:
-            init = pca_init(arrays, config.n_factors, self.random_state)
+            init = self._init(arrays, config)
             model = partial(factor_model, config=config)
             if method == "svi":
                 from rgfactor.inference.svi import fit_svi
 
-                res = fit_svi(model, mdata, init_values=init, num_steps=self.max_iter, learning_rate=self.learning_rate,
-                              tol=self.tol, num_draws=self.num_draws, random_state=self.random_state, progress=progress)
+                stop = self._stopping("svi")
+                res = fit_svi(model, mdata, init_values=init, num_steps=stop["max_iter"], learning_rate=self.learning_rate,
+                              tol=stop["tol"], num_draws=self.num_draws, random_state=self.random_state, progress=progress)
                 raw = res.draws
                 diagnostics.update(elbo=res.elbo.tolist(), n_steps=res.n_steps, converged=res.converged)
                 diagnostics["warnings"] += res.warnings
@@ -227,8 +249,10 @@ class GFA(FactorModel):
         under mean-field SVI recovers factors less well, 0.91/0.97/0.86 vs 0.98/0.99/0.97),
         'ard' (ARD only), 'horseshoe' or 'spike_and_slab'.
     site_effects : site random intercepts per (view, site, feature) (needs ``site`` in the data).
-    method : default inference engine, 'svi', 'nuts' or 'cavi'.
-    max_iter : SVI steps (or CAVI iterations) at most; tol : relative ELBO change that stops them.
+    method : default inference engine: 'auto' (default: the closed-form CAVI engine when the model and
+        prior allow it, else SVI), 'cavi', 'svi' or 'nuts'.
+    max_iter : SVI steps or CAVI sweeps at most (default None: 5000 for SVI, 1000 for CAVI).
+    tol : relative ELBO change that stops SVI or CAVI (default None: 1e-5 for SVI, 1e-6 for CAVI).
     learning_rate : Adam step size of SVI.
     num_draws : posterior draws kept (per chain for NUTS); num_warmup, num_chains : NUTS settings.
     progress : show progress bars.  random_state : seed; the same seed gives the same fit.
@@ -243,18 +267,146 @@ class GFA(FactorModel):
     structure = "GFA"
 
     def __init__(self, n_factors: int = 10, *, sparsity: str = "auto", site_effects: bool = False,
-                 method: str = "svi", max_iter: int = 5000, tol: float = 1e-5, learning_rate: float = 0.05,
+                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, progress: bool = False,
                  random_state: int = 0):
-        self.n_factors = n_factors
-        self.sparsity = sparsity
-        self.site_effects = site_effects
-        self.method = method
-        self.max_iter = max_iter
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.num_draws = num_draws
-        self.num_warmup = num_warmup
-        self.num_chains = num_chains
-        self.progress = progress
-        self.random_state = random_state
+        _store_params(self, locals())
+
+
+def _store_params(estimator, params: dict) -> None:
+    """Store the __init__ arguments unchanged as attributes (scikit-learn convention)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class PCCA(FactorModel):
+    """Bayesian probabilistic CCA (Bach & Jordan 2005; Klami, Virtanen & Kaski 2013, JMLR 14:965):
+    ``n_shared`` factors load on every view, ``n_specific`` factors per view on that view only.
+
+    Factors are ordered shared first (``Factor1..Factor<n_shared>``), then each view's specific
+    factors in view order; the coordinate ``factor_kind`` of the factor dim says which
+    ('shared' or '<view>_specific'). Alignment never moves a factor across these groups. Model:
+    docs/models/pcca.md. Other parameters and attributes as :class:`GFA`; engines 'svi' and 'nuts'.
+    """
+
+    structure = "PCCA"
+
+    def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects: bool = False,
+                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
+                 num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, progress: bool = False,
+                 random_state: int = 0):
+        _store_params(self, locals())
+
+    def _supports_cavi(self) -> bool:
+        return False
+
+    def _n_factors(self, arrays=None) -> int:
+        return self.n_shared + len(arrays.views) * self.n_specific
+
+    def _activity(self, arrays) -> dict:
+        names = [v.name for v in arrays.views]
+        act = {}
+        for i, name in enumerate(names):
+            spec = np.zeros(len(names) * self.n_specific, dtype=int)
+            spec[i * self.n_specific:(i + 1) * self.n_specific] = 1
+            act[name] = np.concatenate([np.ones(self.n_shared, dtype=int), spec])
+        return act
+
+    def factor_kinds(self) -> list[str]:
+        """'shared' or '<view>_specific' per factor, in the fitted factor order."""
+        self._check_fitted()
+        return ["shared"] * self.n_shared + [f"{v}_specific" for v in self.config_.view_names
+                                              for _ in range(self.n_specific)]
+
+    def fit(self, data: MultiViewData, y=None, *, method: str | None = None, progress: bool | None = None):
+        if self.n_shared < 1 or self.n_specific < 0:
+            raise SpecError(f"PCCA needs n_shared >= 1 and n_specific >= 0, got {self.n_shared}, {self.n_specific}.")
+        super().fit(data, y, method=method, progress=progress)
+        self.idata_.posterior = self.idata_.posterior.assign_coords(factor_kind=(FACTOR, self.factor_kinds()))
+        return self
+
+    fit.__doc__ = FactorModel.fit.__doc__
+
+    def canonical_correlations(self, view1: str, view2: str, summary: bool = False):
+        """Posterior of the model-implied canonical correlations between two views
+        (:mod:`rgfactor.posterior.canonical`): DataArray (chain, draw, component), or with
+        ``summary=True`` a DataFrame of posterior mean and 94% HDI per component."""
+        from rgfactor.posterior.canonical import canonical_correlations, summarise
+
+        self._check_fitted()
+        rho = canonical_correlations(self.idata_, self.config_, view1, view2)
+        return summarise(rho) if summary else rho
+
+
+class PPLS(FactorModel):
+    """Bayesian probabilistic PLS (el Bouhaddani et al. 2018, J Multivar Anal 163:141): predictor
+    views load on scores T ~ N(0, I_J), the ``response`` views on U = T B + H, B diagonal ~ N(0, 1),
+    H ~ N(0, sigma_h^2 I).
+
+    The factor dim holds 2J columns: Factor1..J are the predictor scores T (active on all views),
+    Factor<J+1>..2J the standardised residual scores H / sigma_h (response views only); see
+    docs/models/ppls.md. A clinical outcome is a one-feature view (gaussian or bernoulli); a K-class
+    outcome a K-feature bernoulli (one-hot) view. Other parameters as :class:`GFA`; engines 'svi', 'nuts'.
+
+    Parameters
+    ----------
+    n_components : J.  response : list of view names forming the response block.
+    """
+
+    structure = "PPLS"
+
+    def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects: bool = False,
+                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
+                 num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, progress: bool = False,
+                 random_state: int = 0):
+        _store_params(self, locals())
+
+    def _supports_cavi(self) -> bool:
+        return False
+
+    def _n_factors(self, arrays=None) -> int:
+        return 2 * self.n_components
+
+    def _response_views(self) -> tuple[str, ...]:
+        if not self.response:
+            raise SpecError("PPLS needs response=[view names], e.g. PPLS(2, response=['outcome']).")
+        return (self.response,) if isinstance(self.response, str) else tuple(self.response)
+
+    def _activity(self, arrays) -> dict:
+        j, resp = self.n_components, self._response_views()
+        names = [v.name for v in arrays.views]
+        if set(resp) >= set(names):
+            raise SpecError(f"PPLS needs at least one predictor view besides the response {list(resp)}.")
+        return {n: np.ones(2 * j, dtype=int) if n in resp else np.r_[np.ones(j, dtype=int), np.zeros(j, dtype=int)]
+                for n in names}
+
+    def _init(self, arrays, config: ModelConfig) -> dict:
+        j = self.n_components
+        init = pca_init(arrays, j, self.random_state)
+        rng = np.random.default_rng(self.random_state)
+        init["Z"] = np.concatenate([init["Z"], rng.normal(0.0, 0.1, init["Z"].shape)], axis=1)
+        for v in arrays.views:
+            if v.name in config.response_views:
+                init[f"ppls_C_{v.name}"] = init.pop(f"W_{v.name}")
+            else:
+                init[f"W_{v.name}"] = np.concatenate([init[f"W_{v.name}"], np.zeros_like(init[f"W_{v.name}"])], 1)
+                init[f"alpha_{v.name}"] = np.r_[init[f"alpha_{v.name}"], np.ones(j)]
+        init["ppls_B"], init["ppls_sigma_h"] = np.ones(j), np.asarray(0.5)
+        return init
+
+    def predict(self, new_data: MultiViewData, view: str | None = None, *, num_draws: int = 200):
+        """Posterior predictive mean of the response for unseen subjects (their response values, if
+        given, are ignored): a DataArray (subject, <view>_feature) for a single response view, else a
+        dict view -> DataArray. With ``view`` given, as :meth:`GFA.predict` for that view."""
+        self._check_fitted()
+        if view is not None:
+            return super().predict(new_data, view, num_draws=num_draws)
+        resp = self.config_.response_views
+        data = new_data
+        if any(r in new_data.views for r in resp):  # drop the response so it cannot inform the factors
+            from dataclasses import replace
+
+            data = replace(new_data, views={k: v for k, v in new_data.views.items() if k not in resp})
+        out = {r: super(PPLS, self).predict(data, r, num_draws=num_draws) for r in resp}
+        return out[resp[0]] if len(resp) == 1 else out

@@ -17,8 +17,10 @@ import tomli_w
 
 from rgfactor.errors import SpecError
 
-STRUCTURES = ("GFA",)
-MODEL_KEYS = {"structure", "n_factors", "sparsity", "site_effects"}
+STRUCTURES = ("GFA", "PCCA", "PPLS")
+# size/structure keys of [model] each structure takes (besides sparsity and site_effects)
+STRUCTURE_KEYS = {"GFA": {"n_factors"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"}}
+MODEL_KEYS = {"structure", "sparsity", "site_effects"} | set().union(*STRUCTURE_KEYS.values())
 INFERENCE_KEYS = {"method", "max_iter", "tol", "learning_rate", "num_draws", "num_warmup", "num_chains"}
 DEFAULT_DATA_ROOT = "../shared/data"
 
@@ -46,6 +48,10 @@ class ModelSpec:
             if unknown:
                 raise SpecError(f"spec '{self.name}': unknown key(s) {sorted(unknown)} in [{table}]; "
                                 f"allowed: {sorted(allowed)}.")
+        wrong = (set(self.model) & set().union(*STRUCTURE_KEYS.values())) - STRUCTURE_KEYS[structure]
+        if wrong:
+            raise SpecError(f"spec '{self.name}': key(s) {sorted(wrong)} in [model] do not apply to structure "
+                            f"'{structure}', which takes {sorted(STRUCTURE_KEYS[structure])}.")
         if "source" not in self.data:
             raise SpecError(f"spec '{self.name}': [data] needs a 'source' (a loader name).")
 

@@ -21,7 +21,7 @@ def fitted_small(small_cohort):
     data, _ = small_cohort
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return rgf.GFA(n_factors=3, site_effects=True, max_iter=600, num_draws=50, random_state=0).fit(data)
+        return rgf.GFA(n_factors=3, site_effects=True, num_draws=50, random_state=0).fit(data)  # default engine
 
 
 def frame(values, prefix="f", n0=0):

@@ -47,7 +47,7 @@ def test_cli_demo_end_to_end(tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"spec.toml", "posterior.nc", "diagnostics.json", "report.html", "figures", "tables"} <= names
     diag = json.loads((out / "diagnostics.json").read_text())
-    assert diag["method"] == "svi" and len(diag["elbo"]) == diag["n_steps"]
+    assert diag["method"] == "cavi" and len(diag["elbo"]) == diag["n_steps"]  # the default engine
     spec_text = (out / "spec.toml").read_text()
     assert "[run" in spec_text and "jax" in spec_text and "seed" in spec_text
     html = (out / "report.html").read_text()

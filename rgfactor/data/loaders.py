@@ -111,6 +111,76 @@ def tcga_glioma_counts(path, *, n_top_genes: int = 1000, min_mean_count: float =
     return data, pd.concat(labels).reindex(data.subjects)
 
 
+def breast_tcga(path, *, split: str = "train", response: bool = True) -> tuple[MultiViewData, pd.DataFrame]:
+    """TCGA breast cancer (mixOmics ``breast.TCGA``): mRNA, miRNA, protein (gaussian, standardised)
+    and the PAM50 subtype as a one-hot bernoulli view ``subtype`` (one feature per class).
+
+    Parameters
+    ----------
+    path : folder ``breast_tcga``.
+    split : 'train' (150 patients, all views), 'test' (70 patients: mrna and mirna only; no
+        protein by design, and no subtype view so that it can only be predicted) or 'all'.
+    response : include the ``subtype`` view (train patients only).
+
+    Returns
+    -------
+    data, labels with columns subtype (LumA/Her2/Basal) and split.
+    """
+    path = Path(path)
+    if split not in ("train", "test", "all"):
+        raise DataError(f"split must be 'train', 'test' or 'all', got '{split}'.")
+    parts = {"train": ["train"], "test": ["test"], "all": ["train", "test"]}[split]
+
+    def read(kind, part):
+        return pd.read_csv(_need(path / f"breast.TCGA_{part}_{kind}.csv"), index_col=0)
+
+    views = {kind: pd.concat([read(kind, part) for part in parts]) for kind in ("mrna", "mirna")}
+    subtype = pd.concat([read("subtype", part)["subtype"] for part in parts])
+    split_of = pd.concat([pd.Series(part, index=read("subtype", part).index) for part in parts])
+    if "train" in parts:
+        views["protein"] = read("protein", "train")
+        if response:
+            train = read("subtype", "train")["subtype"]
+            views["subtype"] = pd.get_dummies(train, dtype=float)[["Basal", "Her2", "LumA"]]
+    lik = {k: "bernoulli" if k == "subtype" else "gaussian" for k in views}
+    data = MultiViewData.from_pandas(views, lik)
+    labels = pd.DataFrame({"subtype": subtype, "split": split_of}).reindex(data.subjects)
+    return data, labels
+
+
+def cll(path, *, drugs: str = "all") -> tuple[MultiViewData, pd.DataFrame]:
+    """CLL cohort of MOFA (Dietrich et al. 2018): ex-vivo drug response (gaussian, standardised) and
+    mutations/copy-number events (bernoulli), 200 patients.
+
+    Parameters
+    ----------
+    path : folder ``cll``.  drugs : 'all' (62 drugs x 5 concentrations) or 'c5' (concentration 5 only).
+
+    Returns
+    -------
+    data, labels with columns IGHV (1 = mutated), trisomy12, TTT (years to treatment, treated
+    patients; NaN when censored), treated (treated during follow-up), TTT_or_censoring, Gender, age.
+    """
+    path = Path(path)
+    drug = pd.read_csv(_need(path / "cll_drugs.csv"), index_col=0).T
+    muts = pd.read_csv(_need(path / "cll_mutations.csv"), index_col=0).T
+    if drugs == "c5":
+        drug = drug[[c for c in drug.columns if c.endswith("_5")]]
+    elif drugs != "all":
+        raise DataError(f"drugs must be 'all' or 'c5', got '{drugs}'.")
+    drug = drug.dropna(how="all")  # 16 patients without drug data: view missing
+    muts = muts.dropna(how="all")
+    muts = muts.loc[:, muts.notna().sum() > 0]
+    data = MultiViewData.from_pandas({"drugs": drug, "mutations": muts},
+                                     likelihoods={"drugs": "gaussian", "mutations": "bernoulli"})
+    meta = pd.read_csv(_need(path / "metadata.txt"), sep="\t").set_index("sample")
+    treated = meta["treatedAfter"].map({True: 1.0, False: 0.0, "TRUE": 1.0, "FALSE": 0.0})
+    labels = pd.DataFrame({"IGHV": meta["IGHV"], "trisomy12": meta["trisomy12"],
+                           "TTT": meta["TTT"].where(treated == 1), "treated": treated,
+                           "TTT_or_censoring": meta["TTT"], "Gender": meta["Gender"], "age": meta["age"]})
+    return data, labels.reindex(data.subjects)
+
+
 def simulated(**kwargs) -> tuple[MultiViewData, pd.DataFrame]:
     """Simulated cohort (rgfactor.simulate.multiview); labels: the site and the sign of true factor 1."""
     from rgfactor.simulate import multiview
@@ -123,4 +193,5 @@ def simulated(**kwargs) -> tuple[MultiViewData, pd.DataFrame]:
     return data, labels
 
 
-LOADERS = {"lgg_radiogenomics": lgg_radiogenomics, "tcga_glioma_counts": tcga_glioma_counts, "simulate": simulated}
+LOADERS = {"lgg_radiogenomics": lgg_radiogenomics, "tcga_glioma_counts": tcga_glioma_counts, "simulate": simulated,
+           "breast_tcga": breast_tcga, "cll": cll}

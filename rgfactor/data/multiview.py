@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,7 @@ import pandas as pd
 from rgfactor.data.arrays import ModelArrays, ViewArrays
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
 from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
-from rgfactor.dims import SUBJECT, feature_dim
+from rgfactor.dims import SUBJECT
 from rgfactor.errors import DataError
 
 
@@ -118,6 +118,26 @@ class MultiViewData:
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
         return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
 
+    def subset(self, subjects) -> MultiViewData:
+        """The cohort restricted to ``subjects`` (IDs, in the given order), every view at once.
+
+        Preprocessing is not copied: a subset fits its own (``fit_preprocessing``), so nothing of the
+        left-out subjects informs it. Covariates keep their raw encoding.
+
+        Raises
+        ------
+        DataError  if a subject ID is unknown or listed twice.
+        """
+        subjects = pd.Index([str(s) for s in subjects], name=SUBJECT)
+        unknown = subjects.difference(self.subjects)
+        if len(unknown):
+            raise DataError(f"subset: unknown subject(s) {list(unknown[:5])}; the cohort has {self.n_subjects}.")
+        if subjects.has_duplicates:
+            raise DataError(f"subset: subject(s) listed twice, e.g. '{subjects[subjects.duplicated()][0]}'.")
+        return replace(self, views={n: df.loc[subjects] for n, df in self.views.items()}, subjects=subjects,
+                       site=None if self.site is None else self.site.loc[subjects],
+                       covariates=None if self.covariates is None else self.covariates.loc[subjects])
+
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self) -> Preprocessing:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
@@ -172,6 +192,3 @@ class MultiViewData:
             cov = (c - np.asarray(prep.covariate_mean)) / np.asarray(prep.covariate_sd)
         return ModelArrays(views=tuple(views), subjects=tuple(self.subjects), site=site, sites=tuple(prep.sites),
                            covariates=cov, covariate_names=tuple(prep.covariate_names))
-
-    def feature_dims(self) -> dict[str, str]:
-        return {n: feature_dim(n) for n in self.views}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +26,10 @@ class ModelConfig:
     n_covariates : number of covariates (0 when none).
     activity : per view, a tuple of K 0/1 flags: factor k may load on the view (1) or is fixed at 0.
         None means every factor may load on every view (GFA); PCCA/PPLS fix a pattern.
+    response_views : PPLS only (el Bouhaddani et al. 2018): the views loading on the response scores
+        U = T B + H. Then n_factors = 2 J for J components: factor columns 0..J-1 hold the predictor
+        scores T, columns J..2J-1 the standardised residual scores H / sigma_h (see
+        :func:`rgfactor.generative.model.factor_model`). Empty (default) for GFA and PCCA.
     slab_scale, slab_df : regularised-horseshoe slab (Piironen & Vehtari 2017, EJS, sec. 2.3).
     ard_shape, ard_rate : Gamma prior of the ARD precisions alpha_<view>.
     """
@@ -37,17 +41,27 @@ class ModelConfig:
     n_sites: int = 0
     n_covariates: int = 0
     activity: tuple[tuple[str, tuple[int, ...]], ...] | None = None
+    response_views: tuple[str, ...] = ()
     slab_scale: float = 2.0
     slab_df: float = 4.0
     ard_shape: float = 1.0
     ard_rate: float = 1.0
-    extra: tuple = field(default_factory=tuple)
 
     def __post_init__(self):
         if self.sparsity not in SPARSITY:
             raise SpecError(f"unknown sparsity '{self.sparsity}'; choose one of {SPARSITY}.")
         if self.n_factors < 1:
             raise SpecError(f"n_factors must be >= 1, got {self.n_factors}.")
+        if self.response_views and self.n_factors % 2:
+            raise SpecError(f"a PPLS config needs n_factors = 2 x n_components, got {self.n_factors}.")
+        unknown = set(self.response_views) - set(self.view_names)
+        if unknown:
+            raise SpecError(f"response view(s) {sorted(unknown)} are not views of the data {list(self.view_names)}.")
+
+    @property
+    def n_components(self) -> int:
+        """PPLS: number of components J (n_factors // 2); 0 for GFA/PCCA."""
+        return self.n_factors // 2 if self.response_views else 0
 
     @property
     def view_names(self) -> tuple[str, ...]:
@@ -74,5 +88,5 @@ def config_from_dict(d: dict) -> ModelConfig:
     d["views"] = tuple(tuple(v) for v in d["views"])
     if d.get("activity") is not None:
         d["activity"] = tuple((name, tuple(a)) for name, a in d["activity"])
-    d["extra"] = tuple(d.get("extra", ()))
+    d["response_views"] = tuple(d.get("response_views", ()))
     return ModelConfig(**d)

@@ -9,6 +9,12 @@ eq. 1-3; Klami et al. 2015, IEEE TNNLS 26:2136):
     y^m_nd ~ p_m(y | eta^m_nd, nuisance^m_d)
 
 with s^m_n the size factor of count views. See docs/models/gfa.md for the symbol table.
+
+PCCA fixes which factors may load on which view (``config.activity``). PPLS (``config.response_views``;
+el Bouhaddani et al. 2018) stacks z_n = [t_n, h_n / sigma_h] (2J columns): predictor views load on
+t_n only, and a response view with loadings C^m loads on u_n = t_n B + h_n through the effective
+loadings W^m = [C^m B, sigma_h C^m] (:func:`blocks.response_loadings`), so that z_n W^m^T = u_n C^m^T.
+See docs/models/pcca.md and docs/models/ppls.md.
 """
 
 from __future__ import annotations
@@ -57,21 +63,31 @@ def linear_predictor(view: str, params: dict, data: dict, z: jax.Array) -> jax.A
     return eta
 
 
-def view_block(view: str, likelihood: str, data: dict, config: ModelConfig, z: jax.Array) -> None:
-    """All variables of one view: ARD, loadings, intercept, site and covariate effects, nuisance, likelihood."""
+def view_block(view: str, likelihood: str, data: dict, config: ModelConfig, z: jax.Array,
+               relation: tuple | None = None) -> None:
+    """All variables of one view: ARD, loadings, intercept, site and covariate effects, nuisance, likelihood.
+
+    ``relation`` = (B, sigma_h) of PPLS; a response view then has ARD and loadings ``ppls_C_<view>``
+    over the J components and effective loadings ``W_<view>`` on the stacked [T, H_std] factors.
+    """
     vd = data["views"][view]
     n_features = vd["y"].shape[1]
-    k = config.n_factors
-    alpha = blocks.ard_precision(view, k, config.ard_shape, config.ard_rate)
+    response = view in config.response_views
+    k = config.n_components if response else config.n_factors
+    plate = "component" if response else "factor"
+    alpha = blocks.ard_precision(view, k, config.ard_shape, config.ard_rate, plate)
     tau = jax.lax.rsqrt(alpha)
     if config.sparsity == "horseshoe":
-        scale = tau * blocks.horseshoe_scales(view, n_features, k, tau, config.slab_scale, config.slab_df)
+        scale = tau * blocks.horseshoe_scales(view, n_features, k, tau, config.slab_scale, config.slab_df, plate)
     else:
         scale = jnp.broadcast_to(tau, (n_features, k))
-    activity = config.activity_of(view)
-    params = {f"W_{view}": blocks.loadings(view, n_features, k, scale,
-                                           None if activity is None else jnp.asarray(activity)),
-              f"intercept_{view}": blocks.intercept(view, vd["centre"], vd["scale"])}
+    if response:
+        c = blocks.loadings(view, n_features, k, scale, name=f"ppls_C_{view}", plate=plate)
+        w = blocks.response_loadings(view, c, *relation)
+    else:
+        activity = config.activity_of(view)
+        w = blocks.loadings(view, n_features, k, scale, None if activity is None else jnp.asarray(activity))
+    params = {f"W_{view}": w, f"intercept_{view}": blocks.intercept(view, vd["centre"], vd["scale"])}
     if config.site_effects and config.n_sites > 0:
         params[f"site_effect_{view}"] = blocks.site_effects(view, config.n_sites, vd["scale"])
     if config.n_covariates > 0:
@@ -83,15 +99,18 @@ def view_block(view: str, likelihood: str, data: dict, config: ModelConfig, z: j
 
 
 def factor_model(data: dict, config: ModelConfig) -> None:
-    """The joint model: shared factors ``Z`` and one :func:`view_block` per view."""
+    """The joint model: shared factors ``Z`` and one :func:`view_block` per view (PPLS: plus the
+    inner relation B, sigma_h shared by the response views)."""
     n_subjects = next(iter(data["views"].values()))["y"].shape[0]
     z = blocks.factors(n_subjects, config.n_factors)
+    relation = blocks.inner_relation(config.n_components) if config.response_views else None
     for view, likelihood, _ in config.views:
-        view_block(view, likelihood, data, config, z)
+        view_block(view, likelihood, data, config, z, relation)
 
 
 def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects: bool = False,
-                       activity: dict[str, np.ndarray] | None = None, **priors) -> ModelConfig:
+                       activity: dict[str, np.ndarray] | None = None, response_views: tuple = (),
+                       **priors) -> ModelConfig:
     """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``."""
     act = None
     if activity is not None:
@@ -100,4 +119,4 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         views=tuple((v.name, v.likelihood, v.n_features) for v in arrays.views),
         n_factors=n_factors, sparsity=sparsity, site_effects=site_effects and arrays.n_sites > 0,
         n_sites=arrays.n_sites, n_covariates=0 if arrays.covariates is None else arrays.covariates.shape[1],
-        activity=act, **priors)
+        activity=act, response_views=tuple(response_views), **priors)

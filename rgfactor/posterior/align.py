@@ -20,6 +20,12 @@ W -> W R, which leaves Z W^T and the likelihood unchanged. With rotation-invaria
 the posterior keeps a ridge along rotations that ARD breaks only weakly; NUTS drifts along it
 slowly, which would show as high R-hat and low ESS of Z and W although the fitted subspace mixes
 well. ARD precisions are permuted but not rotated.
+
+Structured models (PCCA, PPLS) pass ``groups``: a (K,) integer label per factor, factors with the same
+activity pattern sharing a label (label 0 = the shared factors). Permutations and rotations then
+never move a factor across groups (a shared factor cannot become a view-specific one); the canonical
+order puts the groups in label order and sorts by importance within each group. ``groups=None``
+(GFA) is the same as all factors in one group.
 """
 
 from __future__ import annotations
@@ -56,12 +62,21 @@ def apply_labelling(draws: dict, perm: np.ndarray, sign: np.ndarray) -> dict:
     return out
 
 
-def align_draws(draws: dict, max_iter: int = 10) -> tuple[dict, dict]:
+def _group_penalty(groups, k: int) -> np.ndarray:
+    """(K, K) assignment cost added to pairs of factors in different groups (0 within a group)."""
+    if groups is None:
+        return np.zeros((k, k))
+    g = np.asarray(groups)
+    return np.where(g[:, None] == g[None, :], 0.0, 1e6)
+
+
+def align_draws(draws: dict, max_iter: int = 10, groups=None) -> tuple[dict, dict]:
     """Align the factor labelling of all draws to a common reference (see module docstring).
 
     Parameters
     ----------
     draws : dict name -> (chain, draw, ...) arrays containing 'Z' and 'W_<view>'.
+    groups : optional (K,) group label per factor; a factor is only matched within its group.
 
     Returns
     -------
@@ -73,13 +88,14 @@ def align_draws(draws: dict, max_iter: int = 10) -> tuple[dict, dict]:
     perm = np.broadcast_to(np.arange(k), (c, s, k)).copy()
     sign = np.ones((c, s, k))
     ref = m[0].mean(0)
+    penalty = _group_penalty(groups, k)
     for it in range(max_iter):
         refn = ref / np.maximum(np.linalg.norm(ref, axis=0, keepdims=True), 1e-12)
         sim = np.einsum("csri,rj->csij", norm, refn)  # draw factor i vs reference factor j
         new_perm, new_sign = np.empty_like(perm), np.empty_like(sign)
         for ci in range(c):
             for si in range(s):
-                rows, cols = linear_sum_assignment(-np.abs(sim[ci, si]))
+                rows, cols = linear_sum_assignment(penalty - np.abs(sim[ci, si]))
                 p = np.empty(k, dtype=int)
                 p[cols] = rows
                 new_perm[ci, si] = p
@@ -95,14 +111,19 @@ def align_draws(draws: dict, max_iter: int = 10) -> tuple[dict, dict]:
     return apply_labelling(draws, perm, sign), info
 
 
-def canonical_order(draws: dict, importance: np.ndarray, n_top: int = 10) -> tuple[dict, np.ndarray, np.ndarray]:
+def canonical_order(draws: dict, importance: np.ndarray, n_top: int = 10,
+                    groups=None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Order factors by ``importance`` (descending) and sign them so that the sum of the ``n_top``
     largest-|w| posterior-mean loadings (all views stacked) is positive (ARCHITECTURE.md, Names).
+    With ``groups`` ((K,) labels), groups come in label order and factors are ordered within each.
 
     Returns the relabelled draws, the order (new -> old) and the signs applied.
     """
     k = draws["Z"].shape[-1]
-    order = np.argsort(-np.asarray(importance), kind="stable")
+    if groups is None:
+        order = np.argsort(-np.asarray(importance), kind="stable")
+    else:  # lexicographic: group label first, then importance descending
+        order = np.lexsort((-np.asarray(importance), np.asarray(groups)))
     w = np.concatenate([draws[n].mean(axis=(0, 1)) for n in sorted(draws) if n.startswith("W_")], axis=0)[:, order]
     sign = np.ones(k)
     for j in range(k):
@@ -113,11 +134,24 @@ def canonical_order(draws: dict, importance: np.ndarray, n_top: int = 10) -> tup
     return out, order, sign
 
 
-def rotate_draws(draws: dict, max_iter: int = 20, tol: float = 1e-6) -> tuple[dict, dict]:
+def rotate_draws(draws: dict, max_iter: int = 20, tol: float = 1e-6, groups=None) -> tuple[dict, dict]:
     """Rotate each draw's Z and W_<view> to the common reference by orthogonal Procrustes.
 
-    Run after :func:`align_draws`. Returns the rotated draws and {'n_iter': rounds}.
+    Run after :func:`align_draws`. With ``groups`` the rotation is block-diagonal (one orthogonal
+    Procrustes per group), so it never mixes factors of different groups.
+    Returns the rotated draws and {'n_iter': rounds}.
     """
+    if groups is not None and len(np.unique(groups)) > 1:
+        out, n_iter = dict(draws), 0
+        for g in np.unique(groups):
+            idx = np.flatnonzero(np.asarray(groups) == g)
+            sub = {n: draws[n][..., idx] for n in draws if n == "Z" or n.startswith("W_")}
+            rot, info = rotate_draws(sub, max_iter, tol)
+            for n, v in rot.items():
+                out[n] = out[n].copy()
+                out[n][..., idx] = v
+            n_iter = max(n_iter, info["n_iter"])
+        return out, {"n_iter": n_iter}
     m = _stack(draws)
     c, s, r, k = m.shape
     flat = m.reshape(c * s, r, k)

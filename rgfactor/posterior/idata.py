@@ -13,7 +13,7 @@ from rgfactor.posterior.loglik import subject_log_likelihood
 from rgfactor.posterior.variance import variance_explained
 
 # sampled helper variables that are not part of the reported posterior (documented in docs/models/gfa.md)
-DROPPED_PREFIXES = ("site_raw_", "lambda_")
+DROPPED_PREFIXES = ("site_raw_", "lambda_", "ppls_B", "ppls_C_")
 
 
 def variable_dims(name: str) -> list[str]:
@@ -44,7 +44,25 @@ def postprocess_draws(draws: dict) -> dict:
             view = k[len("site_raw_"):]
             if f"site_effect_{view}" not in out:
                 out[f"site_effect_{view}"] = out[k] * out[f"site_sd_{view}"][:, :, None, :]
+        if k.startswith("ppls_C_"):  # PPLS response view: effective loadings on [T, H_std]
+            view = k[len("ppls_C_"):]
+            c, b, sh = out[k], out["ppls_B"][:, :, None, :], out["ppls_sigma_h"][:, :, None, None]
+            if f"W_{view}" not in out:  # SVI guides do not return deterministic sites
+                out[f"W_{view}"] = np.concatenate([c * b, c * sh], axis=-1)
+            if out[f"alpha_{view}"].shape[-1] == c.shape[-1]:  # ARD of C acts on both blocks of W
+                out[f"alpha_{view}"] = np.concatenate([out[f"alpha_{view}"]] * 2, axis=-1)
     return {k: v for k, v in out.items() if not k.startswith(DROPPED_PREFIXES)}
+
+
+def factor_groups(config: ModelConfig) -> np.ndarray | None:
+    """(K,) group label per factor from the activity pattern (None for GFA): factors with identical
+    patterns share a label; labels are numbered by decreasing number of active views, so the shared
+    factors get 0 (then view-specific ones in view order)."""
+    if config.activity is None:
+        return None
+    act = np.array([a for _, a in config.activity]).T  # (K, n_views)
+    patterns = sorted({tuple(r) for r in act}, key=lambda p: (-sum(p), [-x for x in p]))
+    return np.array([patterns.index(tuple(r)) for r in act])
 
 
 def posterior_means(draws: dict) -> dict:
@@ -57,7 +75,8 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
 
     Steps: derive reported variables; align sign/permutation across all chains and draws
     (:func:`rgfactor.posterior.align.align_draws`), and with ``rotate`` by orthogonal Procrustes
-    (:func:`rotate_draws`); order factors by total variance explained
+    (:func:`rotate_draws`), within groups of factors with the same activity pattern
+    (:func:`factor_groups`; structured models); order factors by total variance explained
     and fix signs (:func:`canonical_order`); compute log-likelihood per view and subject.
 
     Returns
@@ -68,12 +87,17 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
     info : {'alignment': ..., 'variance_explained': (n_views, K), 'variance_explained_total': (n_views,)}.
     """
     draws = postprocess_draws(raw_draws)
-    draws, align_info = align_draws(draws)
+    for view in config.view_names:  # structured models: the sampled W of an inactive factor is not used
+        act = config.activity_of(view)
+        if act is not None:
+            draws[f"W_{view}"] = draws[f"W_{view}"] * act
+    groups = factor_groups(config)
+    draws, align_info = align_draws(draws, groups=groups)
     if rotate:
-        draws, rot_info = rotate_draws(draws)
+        draws, rot_info = rotate_draws(draws, groups=groups)
         align_info["rotation_iter"] = rot_info["n_iter"]
     ve, _ = variance_explained(posterior_means(draws), data, config)
-    draws, order, _ = canonical_order(draws, ve.sum(axis=0))
+    draws, order, _ = canonical_order(draws, ve.sum(axis=0), groups=groups)
     ve, ve_total = variance_explained(posterior_means(draws), data, config)
     loglik = subject_log_likelihood(draws, data, config)
 
