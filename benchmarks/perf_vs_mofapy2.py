@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _set_threads(n: int) -> None:
@@ -174,11 +175,7 @@ def main(argv=None) -> int:
                        recovery_mean=round(mean, 3), recovery_min=round(worst, 3))
             print(row, flush=True)
             rows.append(row)
-    df = pd.DataFrame(rows)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
     stem = "perf_vs_mofapy2_quick" if args.quick else "perf_vs_mofapy2"
-    df.to_csv(out / f"{stem}.csv", index=False)
     header = (f"# rgfactor CAVI vs mofapy2 ({'quick' if args.quick else 'S1'})\n\n"
               f"N={n}, views {'/'.join(map(str, dims))}, K={k}, seed {args.seed}, threads {args.threads}, "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs: "
@@ -186,10 +183,20 @@ def main(argv=None) -> int:
               f"include data preparation, the PCA start and the draws; ms_per_iter = wall / n_iter "
               f"(for svi-ard, n_iter counts minibatch steps of N/4 subjects, 100 epochs at most). Recovery: max|corr| to each true factor after "
               f"Hungarian matching, mean and min.\n\n")
+    write_results(pd.DataFrame(rows), stem, header)
+    return 0
+
+
+def write_results(df, stem: str, header: str) -> str:
+    """Write ``df`` to benchmarks/results/STEM.csv and, under ``header``, as a Markdown table to STEM.md."""
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    df.to_csv(out / f"{stem}.csv", index=False)
     table = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     table += ["| " + " | ".join(str(v) for v in r) + " |" for r in df.itertuples(index=False)]
-    (out / f"{stem}.md").write_text(header + "\n".join(table) + "\n")
-    return 0
+    text = "\n".join(table) + "\n"
+    (out / f"{stem}.md").write_text(header + text)
+    return text
 
 
 if __name__ == "__main__":

@@ -89,20 +89,17 @@ def main(argv=None) -> int:
         print(rows[-1], flush=True)
     import pandas as pd
 
-    df = pd.DataFrame(rows)
-    res = HERE / "results"
-    res.mkdir(exist_ok=True)
+    sys.path.insert(0, str(HERE))
+    from perf_vs_mofapy2 import write_results
+
     stem = "scaling_quick" if a.quick else "scaling"
-    df.to_csv(res / f"{stem}.csv", index=False)
     head = (f"# CAVI scaling on S1 (views {'/'.join(map(str, DIMS))}, K={K})\n\n"
             f"{platform.machine()}, {os.cpu_count()} CPUs, jax on CPU. CAVI: marginal time per sweep (fits of "
-            f"10 and {10 + a.sweeps} sweeps after a compile warm-up; wall_s is the difference); stochastic: one epoch of natural-gradient steps on minibatches of 1000 subjects "
-            "(compile included). ns_per_NDK = time per step / (N x D x K): flat means linear in N D K. "
-            "Peak memory is the process's maximum resident set (data simulation included).\n\n")
-    cols = list(df.columns)
-    table = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n" + "".join(
-        "| " + " | ".join(str(v) for v in r) + " |\n" for r in df.itertuples(index=False))
-    (res / f"{stem}.md").write_text(head + table)
+            f"10 and {10 + a.sweeps} sweeps after a compile warm-up; wall_s is the difference); stochastic: one "
+            "epoch of natural-gradient steps on minibatches of 1000 subjects (compile included). ns_per_NDK = "
+            "time per step / (N x D x K): flat means linear in N D K. Peak memory is the process's maximum "
+            "resident set (data simulation included).\n\n")
+    table = write_results(pd.DataFrame(rows), stem, head)
     print(table)
     return 0
 

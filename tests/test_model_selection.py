@@ -113,4 +113,7 @@ CHECKS = [ec.check_get_params_invariance, ec.check_set_params, ec.check_paramete
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_contract(estimator, check):
+    """scikit-learn's own checks raise AssertionError on a violation; the estimator must be unchanged."""
+    before = estimator.get_params()
     check(type(estimator).__name__, estimator)
+    assert estimator.get_params() == before

@@ -36,9 +36,14 @@ def test_bad_spec_is_a_spec_error(raw, msg):
 
 
 def test_every_model_zoo_spec_parses():
-    for path in (ROOT / "models").glob("*.toml"):
+    from rgfactor.data.loaders import LOADERS
+
+    paths = sorted((ROOT / "models").glob("*.toml"))
+    assert len(paths) >= 3
+    for path in paths:
         spec = ModelSpec.from_toml(path)
-        spec.with_quick()
+        assert spec.name == path.stem and spec.data["source"] in LOADERS
+        assert spec.with_quick().quick == {}
 
 
 def test_cli_demo_end_to_end(tmp_path):
