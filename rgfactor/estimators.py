@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from functools import partial
-
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -14,9 +12,10 @@ from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR, SUBJECT, VIEW, factor_labels, feature_dim
 from rgfactor.errors import DataError, NotFittedError, SpecError
 from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.model import config_from_arrays, factor_model, model_data
+from rgfactor.generative.model import config_from_arrays, model_data
+from rgfactor.inference.engines import run_engine
 from rgfactor.inference.init import pca_init
-from rgfactor.inference.newsubjects import laplace_factors, predictive_mean
+from rgfactor.inference.newsubjects import hide_view, laplace_factors, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
 
@@ -24,14 +23,13 @@ METHODS = ("auto", "svi", "nuts", "cavi")
 # which feature-level sparsity prior "auto" means for each engine
 AUTO_SPARSITY = {"svi": "ard", "nuts": "ard", "cavi": "spike_and_slab"}
 ENGINE_SPARSITY = {"svi": ("ard", "horseshoe"), "nuts": ("ard", "horseshoe"), "cavi": ("ard", "spike_and_slab")}
-# engine defaults of max_iter (SVI steps / CAVI sweeps) and tol (relative ELBO change) when left None
-ENGINE_DEFAULTS = {"svi": {"max_iter": 5000, "tol": 1e-5}, "cavi": {"max_iter": 1000, "tol": 1e-6}}
 
 
 class FactorModel(BaseEstimator):
     """Shared machinery of the factor-model estimators (GFA, PCCA, PPLS). Not used directly."""
 
     structure = "base"
+    supports_cavi = True  # whether the closed-form engine covers the structure
 
     # --------------------------------------------------------------- structure hooks
     def _activity(self, arrays) -> dict | None:
@@ -48,31 +46,15 @@ class FactorModel(BaseEstimator):
         return pca_init(arrays, config.n_factors, self.random_state)
 
     # --------------------------------------------------------------- fitting
-    def _stopping(self, method: str) -> dict:
-        """max_iter and tol for ``method``: the estimator's values, or the engine's defaults where None."""
-        out = dict(ENGINE_DEFAULTS[method])
-        for key in out:
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-    def _supports_cavi(self) -> bool:
-        """Whether the closed-form engine covers this model (structure hook; GFA: yes)."""
-        try:
-            import rgfactor.inference.cavi  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
     def _resolve(self, method: str | None) -> tuple[str, str]:
         method = method or self.method
         if method not in METHODS:
             raise SpecError(f"unknown method '{method}'; choose one of {METHODS}.")
-        if method == "cavi" and not self._supports_cavi():
+        if method == "cavi" and not self.supports_cavi:
             raise SpecError(f"method='cavi' does not cover the {self.structure} structure; use method='svi' "
                             "or method='nuts'.")
         if method == "auto":  # the fastest engine that supports the model and prior
-            method = "cavi" if self.sparsity in ENGINE_SPARSITY["cavi"] + ("auto",) and self._supports_cavi() else "svi"
+            method = "cavi" if self.sparsity in ENGINE_SPARSITY["cavi"] + ("auto",) and self.supports_cavi else "svi"
         sparsity = AUTO_SPARSITY[method] if self.sparsity == "auto" else self.sparsity
         if sparsity not in ENGINE_SPARSITY[method]:
             others = [m for m, s in ENGINE_SPARSITY.items() if sparsity in s]
@@ -114,35 +96,14 @@ class FactorModel(BaseEstimator):
                                     site_effects=self.site_effects, activity=self._activity(arrays),
                                     response_views=self._response_views())
         mdata = model_data(arrays)
-        diagnostics = {"method": method, "sparsity": sparsity, "warnings": [str(w.message) for w in caught]}
-        sample_stats = None
-        if method == "cavi":
-            from rgfactor.inference.cavi import fit_cavi
-
-            res = fit_cavi(arrays, config.n_factors, sparsity=sparsity, site_effects=config.site_effects,
-                           **self._stopping("cavi"), num_draws=self.num_draws,
-                           random_state=self.random_state, progress=progress)
-            raw = res.draws
-            diagnostics.update(elbo=np.asarray(res.elbo).tolist(), n_steps=int(res.n_iter), converged=bool(res.converged))
-        else:
-            init = self._init(arrays, config)
-            model = partial(factor_model, config=config)
-            if method == "svi":
-                from rgfactor.inference.svi import fit_svi
-
-                stop = self._stopping("svi")
-                res = fit_svi(model, mdata, init_values=init, num_steps=stop["max_iter"], learning_rate=self.learning_rate,
-                              tol=stop["tol"], num_draws=self.num_draws, random_state=self.random_state, progress=progress)
-                raw = res.draws
-                diagnostics.update(elbo=res.elbo.tolist(), n_steps=res.n_steps, converged=res.converged)
-                diagnostics["warnings"] += res.warnings
-            else:
-                from rgfactor.inference.nuts import fit_nuts
-
-                res = fit_nuts(model, mdata, init_values=init, num_warmup=self.num_warmup, num_samples=self.num_draws,
-                               num_chains=self.num_chains, random_state=self.random_state, progress=progress)
-                raw, sample_stats = res.draws, res.sample_stats
-        idata, info = build_posterior(raw, arrays, mdata, config, sample_stats=sample_stats, rotate=method == "nuts")
+        run = run_engine(method, arrays, mdata, config, init=None if method == "cavi" else self._init(arrays, config),
+                         max_iter=self.max_iter, tol=self.tol, learning_rate=self.learning_rate,
+                         num_draws=self.num_draws, num_warmup=self.num_warmup, num_chains=self.num_chains,
+                         random_state=self.random_state, progress=progress)
+        diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics,
+                       "warnings": [str(w.message) for w in caught] + run.diagnostics["warnings"]}
+        idata, info = build_posterior(run.draws, arrays, mdata, config, sample_stats=run.sample_stats,
+                                      rotate=method == "nuts")
         if method == "nuts":
             nd = nuts_diagnostics(idata)
             diagnostics["warnings"] += nd.pop("warnings")
@@ -187,14 +148,18 @@ class FactorModel(BaseEstimator):
         post = self.idata_.posterior
         return {k: np.asarray(post[k].mean(("chain", "draw"))) for k in post.data_vars if k != "Z"}
 
-    def _new_subjects(self, new_data: MultiViewData):
+    def _new_subjects(self, new_data: MultiViewData, hide: str | None = None):
+        """Laplace posterior of the factors of ``new_data``'s subjects, with view ``hide`` (if given)
+        left out of it. Returns (arrays, model data, global posterior means, mean, cov)."""
         self._check_fitted()
         if not isinstance(new_data, MultiViewData):
             raise DataError(f"expected a MultiViewData, got {type(new_data).__name__}.")
+        if hide is not None and hide not in self.config_.view_names:
+            raise DataError(f"unknown view '{hide}'; the model has views {list(self.config_.view_names)}.")
         arrays = new_data.to_arrays(self.preprocessing_)
         data = model_data(arrays)
         params = self._global_means()
-        mean, cov = laplace_factors(params, data, self.config_)
+        mean, cov = laplace_factors(params, data if hide is None else hide_view(data, hide), self.config_)
         return arrays, data, params, mean, cov
 
     def transform(self, new_data: MultiViewData) -> xr.DataArray:
@@ -214,16 +179,7 @@ class FactorModel(BaseEstimator):
         Bernoulli views, expected counts per unit size factor for count views. The subjects' own
         values of ``view``, if given, are ignored (predict genomics from imaging).
         """
-        if view not in self.config_.view_names:
-            raise DataError(f"unknown view '{view}'; the model has views {list(self.config_.view_names)}.")
-        self._check_fitted()
-        arrays = new_data.to_arrays(self.preprocessing_)
-        data = model_data(arrays)
-        vd = dict(data["views"][view])
-        vd["mask"] = np.zeros_like(vd["mask"])
-        data = {**data, "views": {**data["views"], view: vd}}
-        params = self._global_means()
-        mean, cov = laplace_factors(params, data, self.config_)
+        arrays, data, params, mean, cov = self._new_subjects(new_data, hide=view)
         mu = predictive_mean(view, self.config_.likelihood(view), params, data, mean, cov, num_draws=num_draws,
                              random_state=self.random_state)
         return xr.DataArray(mu, dims=[SUBJECT, feature_dim(view)],
@@ -291,15 +247,13 @@ class PCCA(FactorModel):
     """
 
     structure = "PCCA"
+    supports_cavi = False
 
     def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects: bool = False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, progress: bool = False,
                  random_state: int = 0):
         _store_params(self, locals())
-
-    def _supports_cavi(self) -> bool:
-        return False
 
     def _n_factors(self, arrays=None) -> int:
         return self.n_shared + len(arrays.views) * self.n_specific
@@ -355,15 +309,13 @@ class PPLS(FactorModel):
     """
 
     structure = "PPLS"
+    supports_cavi = False
 
     def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects: bool = False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, progress: bool = False,
                  random_state: int = 0):
         _store_params(self, locals())
-
-    def _supports_cavi(self) -> bool:
-        return False
 
     def _n_factors(self, arrays=None) -> int:
         return 2 * self.n_components

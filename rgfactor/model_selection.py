@@ -29,8 +29,8 @@ from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import SUBJECT
 from rgfactor.errors import DataError
 from rgfactor.generative.likelihoods import get as get_likelihood
-from rgfactor.generative.model import linear_predictor, model_data
-from rgfactor.inference.newsubjects import laplace_factors
+from rgfactor.generative.model import linear_predictor
+from rgfactor.inference.newsubjects import laplace_draws
 from rgfactor.posterior.loglik import view_params
 
 
@@ -92,16 +92,9 @@ class SubjectKFold:
 def heldout_log_density(model, new_data: MultiViewData, view: str, num_draws: int = 200) -> np.ndarray:
     """log p(y_n^view | y_n^other views) for each subject of ``new_data`` (module docstring), (n_subjects,);
     NaN for a subject without ``view``."""
-    model._check_fitted()
-    arrays = new_data.to_arrays(model.preprocessing_)
-    data = model_data(arrays)
+    _, data, params, mean, cov = model._new_subjects(new_data, hide=view)
+    zs = laplace_draws(mean, cov, num_draws, model.random_state)
     vd = data["views"][view]
-    masked = {**data, "views": {**data["views"], view: {**vd, "mask": jnp.zeros_like(vd["mask"])}}}
-    params = model._global_means()
-    mean, cov = laplace_factors(params, masked, model.config_)
-    chol = jnp.linalg.cholesky(cov + 1e-9 * jnp.eye(cov.shape[-1]))
-    eps = jax.random.normal(jax.random.PRNGKey(model.random_state), (num_draws,) + mean.shape)
-    zs = mean + jnp.einsum("nij,snj->sni", chol, eps)
     lin, nuis = view_params(params, view)
     lik = get_likelihood(model.config_.likelihood(view))
 

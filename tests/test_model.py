@@ -211,3 +211,4 @@ def test_covariates_enter_the_model():
     data = rgf.MultiViewData.from_pandas(data.views, data.likelihoods, covariates=cov)
     m = quick_fit(data)
     assert m.idata_.posterior["beta_a"].dims == ("chain", "draw", "covariate", "a_feature")
+    assert m.idata_.constant_data["covariates"].dims == ("subject", "covariate")

@@ -66,16 +66,26 @@ def laplace_factors(params: dict, data: dict, config: ModelConfig, n_iter: int =
     return z, 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
 
 
+def hide_view(data: dict, view: str) -> dict:
+    """A copy of the model data in which ``view`` is fully masked (left out of every likelihood)."""
+    vd = data["views"][view]
+    return {**data, "views": {**data["views"], view: {**vd, "mask": jnp.zeros_like(vd["mask"])}}}
+
+
+def laplace_draws(mean: jax.Array, cov: jax.Array, num_draws: int, random_state: int) -> jax.Array:
+    """(num_draws, n_subjects, K) draws of z from the Laplace posteriors N(mean_n, cov_n)."""
+    chol = jnp.linalg.cholesky(cov + 1e-9 * jnp.eye(cov.shape[-1]))
+    eps = jax.random.normal(jax.random.PRNGKey(random_state), (num_draws,) + mean.shape)
+    return mean + jnp.einsum("nij,snj->sni", chol, eps)
+
+
 def predictive_mean(view: str, likelihood: str, params: dict, data: dict, mean: jax.Array, cov: jax.Array,
                     num_draws: int = 200, random_state: int = 0, include_offset: bool = False) -> np.ndarray:
     """E[y^view | y_observed] for new subjects: the inverse link averaged over the Laplace posterior of z.
 
     Counts are per unit size factor unless ``include_offset``. Returns (n_subjects, n_features).
     """
-    key = jax.random.PRNGKey(random_state)
-    chol = jnp.linalg.cholesky(cov + 1e-9 * jnp.eye(cov.shape[-1]))
-    eps = jax.random.normal(key, (num_draws,) + mean.shape)
-    zs = mean + jnp.einsum("nij,snj->sni", chol, eps)
+    zs = laplace_draws(mean, cov, num_draws, random_state)
     lin, nuis = view_params(params, view)
     lik = get_likelihood(likelihood)
     pred_data = data

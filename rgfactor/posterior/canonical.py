@@ -34,19 +34,24 @@ def latent_noise(idata, view: str, likelihood: str) -> np.ndarray:
 
     from rgfactor.generative.likelihoods import get as get_likelihood
 
+    from rgfactor.generative.model import linear_predictor
+    from rgfactor.posterior.loglik import view_params
+
     post = idata.posterior
     if likelihood == "gaussian":
         return np.asarray(post[f"sigma_{view}"]) ** 2
-    if likelihood == "bernoulli":
-        return np.full(post[f"W_{view}"].shape[2], np.pi**2 / 3.0)
-    mean = {k: np.asarray(post[k].mean(("chain", "draw"))) for k in (f"W_{view}", f"intercept_{view}", "Z")}
-    y = np.asarray(idata.observed_data[view])
-    mask = ~np.isnan(y)
-    eta = mean[f"intercept_{view}"] + mean["Z"] @ mean[f"W_{view}"].T
-    eta = eta + np.asarray(idata.constant_data[f"log_offset_{view}"])[:, None]
-    nuis = {"dispersion": jnp.asarray(post[f"dispersion_{view}"].mean(("chain", "draw")))} \
-        if f"dispersion_{view}" in post else {}
-    lv = np.asarray(get_likelihood(likelihood).latent_variance(jnp.asarray(eta), nuis))
+    means = {k: jnp.asarray(post[k].mean(("chain", "draw"))) for k in post.data_vars
+             if k == "Z" or k.endswith(f"_{view}")}
+    lin, nuis = view_params(means, view)
+    const = idata.constant_data
+    data = {"views": {view: {"log_offset": jnp.asarray(const[f"log_offset_{view}"])}}}
+    if "site_code" in const:
+        data["site"] = jnp.asarray(const["site_code"])
+    if "covariates" in const:
+        data["covariates"] = jnp.asarray(const["covariates"])
+    eta = linear_predictor(view, lin, data, means["Z"])
+    lv = np.asarray(get_likelihood(likelihood).latent_variance(eta, nuis))
+    mask = ~np.isnan(np.asarray(idata.observed_data[view]))
     return (lv * mask).sum(0) / np.maximum(mask.sum(0), 1)
 
 

@@ -83,7 +83,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
     -------
     idata : groups posterior, log_likelihood (one variable per view, dims chain, draw, subject),
         observed_data (one variable per view, model scale, NaN = missing), constant_data
-        (log size factors per view, site codes), sample_stats when given.
+        (log size factors per view, site codes, standardised covariates), sample_stats when given.
     info : {'alignment': ..., 'variance_explained': (n_views, K), 'variance_explained_total': (n_views,)}.
     """
     draws = postprocess_draws(raw_draws)
@@ -118,6 +118,9 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
     if arrays.site is not None:
         constant["site_code"] = arrays.site
         dims["site_code"] = [SUBJECT]
+    if arrays.covariates is not None:  # standardised, as the model saw them
+        constant["covariates"] = arrays.covariates
+        dims["covariates"] = [SUBJECT, COVARIATE]
     log_lik_dims = {v: [SUBJECT] for v in loglik}
     idata = az.from_dict(posterior=draws, log_likelihood=loglik, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims={**dims, **log_lik_dims})
