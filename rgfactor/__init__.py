@@ -3,13 +3,42 @@
     import rgfactor as rgf
     data = rgf.MultiViewData.from_pandas(views, likelihoods, site=site)
     model = rgf.GFA(n_factors=10, site_effects=True).fit(data)
+
+The public names are imported on first use, so ``import rgfactor`` (and ``rgfactor --help``) does
+not pay for JAX, NumPyro and ArviZ until a model is built.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from rgfactor import errors, model_selection, simulate  # noqa: E402
-from rgfactor.data import MultiViewData  # noqa: E402
-from rgfactor.estimators import GFA, PCCA, PPLS  # noqa: E402
-from rgfactor.posterior.io import load  # noqa: E402
+_LAZY = {
+    "MultiViewData": ("rgfactor.data.multiview", "MultiViewData"),
+    "GFA": ("rgfactor.estimators", "GFA"),
+    "PCCA": ("rgfactor.estimators", "PCCA"),
+    "PPLS": ("rgfactor.estimators", "PPLS"),
+    "load": ("rgfactor.estimators", "load"),
+    "errors": ("rgfactor.errors", None),
+    "model_selection": ("rgfactor.model_selection", None),
+    "simulate": ("rgfactor.simulate", None),
+}
 
 __all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'rgfactor' has no attribute '{name}'") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

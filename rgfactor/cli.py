@@ -59,7 +59,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
     import rgfactor
     from rgfactor import estimators
-    from rgfactor.data.loaders import LOADERS
+    from rgfactor.sources import PATHLESS, load_source
     from rgfactor.posterior.io import atomic_directory, versions, write_fit, write_json_safe
     from rgfactor.report import write_report, write_table
     from rgfactor.spec import ModelSpec
@@ -72,14 +72,10 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
         spec.inference["method"] = method
     data_root = data_root or os.environ.get(ENV_DATA_ROOT)
     source = spec.data["source"]
-    if source not in LOADERS:
-        raise RGFactorError(f"spec '{spec.name}': unknown data source '{source}'; known: {sorted(LOADERS)}.")
     options = dict(spec.data.get("options", {}))
     t0 = time.perf_counter()
-    if source == "simulate":
-        data, labels = LOADERS[source](**options)
-    else:
-        data, labels = LOADERS[source](spec.data_path(_project_root(spec_path), data_root), **options)
+    path = None if source in PATHLESS else spec.data_path(_project_root(spec_path), data_root)
+    data, labels = load_source(source, options, path)
     structure = spec.model.get("structure", "GFA")
     model = getattr(estimators, structure)(**spec.estimator_params())
     with warnings.catch_warnings(record=True) as caught:

@@ -12,24 +12,18 @@ from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR, SUBJECT, VIEW, factor_labels, feature_dim
 from rgfactor.errors import DataError, NotFittedError, SpecError
 from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.model import config_from_arrays, model_data
-from rgfactor.inference.engines import run_engine
+from rgfactor.generative.model import Model, config_from_arrays, describe, model_data
+from rgfactor.inference.engines import resolve_engine, run_engine
 from rgfactor.inference.init import pca_init
-from rgfactor.inference.newsubjects import hide_view, laplace_factors, predictive_mean
+from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
-
-METHODS = ("auto", "svi", "nuts", "cavi")
-# which feature-level sparsity prior "auto" means for each engine
-AUTO_SPARSITY = {"svi": "ard", "nuts": "ard", "cavi": "spike_and_slab"}
-ENGINE_SPARSITY = {"svi": ("ard", "horseshoe"), "nuts": ("ard", "horseshoe"), "cavi": ("ard", "spike_and_slab")}
 
 
 class FactorModel(BaseEstimator):
     """Shared machinery of the factor-model estimators (GFA, PCCA, PPLS). Not used directly."""
 
     structure = "base"
-    supports_cavi = True  # whether the closed-form engine covers the structure
 
     # --------------------------------------------------------------- structure hooks
     def _activity(self, arrays) -> dict | None:
@@ -46,21 +40,9 @@ class FactorModel(BaseEstimator):
         return pca_init(arrays, config.n_factors, self.random_state)
 
     # --------------------------------------------------------------- fitting
-    def _resolve(self, method: str | None) -> tuple[str, str]:
-        method = method or self.method
-        if method not in METHODS:
-            raise SpecError(f"unknown method '{method}'; choose one of {METHODS}.")
-        if method == "cavi" and not self.supports_cavi:
-            raise SpecError(f"method='cavi' does not cover the {self.structure} structure; use method='svi' "
-                            "or method='nuts'.")
-        if method == "auto":  # the fastest engine that supports the model and prior
-            method = "cavi" if self.sparsity in ENGINE_SPARSITY["cavi"] + ("auto",) and self.supports_cavi else "svi"
-        sparsity = AUTO_SPARSITY[method] if self.sparsity == "auto" else self.sparsity
-        if sparsity not in ENGINE_SPARSITY[method]:
-            others = [m for m, s in ENGINE_SPARSITY.items() if sparsity in s]
-            raise SpecError(f"sparsity='{sparsity}' is not available with method='{method}'; use method="
-                            f"{' or '.join(repr(o) for o in others)}, or sparsity='ard'.")
-        return method, sparsity
+    def _config(self, arrays, sparsity: str) -> ModelConfig:
+        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=self.site_effects,
+                                  activity=self._activity(arrays), response_views=self._response_views())
 
     def fit(self, data: MultiViewData, y=None, *, method: str | None = None, progress: bool | None = None):
         """Fit the model to a cohort.
@@ -83,7 +65,6 @@ class FactorModel(BaseEstimator):
         """
         if not isinstance(data, MultiViewData):
             raise DataError(f"fit expects a MultiViewData (rgf.MultiViewData.from_pandas), got {type(data).__name__}.")
-        method, sparsity = self._resolve(method)
         progress = self.progress if progress is None else progress
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -92,17 +73,20 @@ class FactorModel(BaseEstimator):
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         arrays = data.to_arrays(prep)
-        config = config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity,
-                                    site_effects=self.site_effects, activity=self._activity(arrays),
-                                    response_views=self._response_views())
+
+        def build(sparsity):
+            config = self._config(arrays, sparsity)
+            return config, describe(config)
+
+        method, sparsity, config, model = resolve_engine(method or self.method, self.sparsity, build)
         mdata = model_data(arrays)
-        run = run_engine(method, arrays, mdata, config, init=None if method == "cavi" else self._init(arrays, config),
+        run = run_engine(method, model, arrays, mdata, init=None if method == "cavi" else self._init(arrays, config),
                          max_iter=self.max_iter, tol=self.tol, learning_rate=self.learning_rate,
                          num_draws=self.num_draws, num_warmup=self.num_warmup, num_chains=self.num_chains,
                          random_state=self.random_state, progress=progress)
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics,
                        "warnings": [str(w.message) for w in caught] + run.diagnostics["warnings"]}
-        idata, info = build_posterior(run.draws, arrays, mdata, config, sample_stats=run.sample_stats,
+        idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                       rotate=method == "nuts")
         if method == "nuts":
             nd = nuts_diagnostics(idata)
@@ -144,23 +128,41 @@ class FactorModel(BaseEstimator):
         return xr.DataArray(np.asarray(self.variance_explained_), dims=[VIEW, FACTOR],
                             coords={VIEW: views, FACTOR: factor_labels(self.config_.n_factors)})
 
+    @property
+    def model_(self) -> Model:
+        """The fitted model's description (:class:`rgfactor.generative.model.Model`), from ``config_``."""
+        self._check_fitted()
+        return describe(self.config_)
+
     def _global_means(self) -> dict:
         post = self.idata_.posterior
         return {k: np.asarray(post[k].mean(("chain", "draw"))) for k in post.data_vars if k != "Z"}
 
-    def _new_subjects(self, new_data: MultiViewData, hide: str | None = None):
-        """Laplace posterior of the factors of ``new_data``'s subjects, with view ``hide`` (if given)
-        left out of it. Returns (arrays, model data, global posterior means, mean, cov)."""
+    def factor_posterior(self, new_data: MultiViewData, hide: str | None = None) -> NewSubjects:
+        """Laplace posterior of the factors of unseen subjects given the fitted globals (posterior means).
+
+        Parameters
+        ----------
+        new_data : MultiViewData of the new subjects (any subset of the fitted views).
+        hide : a view to leave out of the factors' posterior (its values, if given, are ignored).
+
+        Returns
+        -------
+        NewSubjects with ``arrays`` (preprocessed as the training cohort), ``data`` (model arrays),
+        ``params`` (posterior-mean globals), ``mean`` (subject, factor) and ``cov`` (subject, factor,
+        factor). See :mod:`rgfactor.inference.newsubjects`.
+
+        Raises
+        ------
+        DataError  if ``new_data`` is not a MultiViewData or ``hide`` is not a view of the model.
+        """
         self._check_fitted()
         if not isinstance(new_data, MultiViewData):
             raise DataError(f"expected a MultiViewData, got {type(new_data).__name__}.")
         if hide is not None and hide not in self.config_.view_names:
             raise DataError(f"unknown view '{hide}'; the model has views {list(self.config_.view_names)}.")
         arrays = new_data.to_arrays(self.preprocessing_)
-        data = model_data(arrays)
-        params = self._global_means()
-        mean, cov = laplace_factors(params, data if hide is None else hide_view(data, hide), self.config_)
-        return arrays, data, params, mean, cov
+        return new_subject_posterior(self.model_, self._global_means(), arrays, model_data(arrays), hide=hide)
 
     def transform(self, new_data: MultiViewData) -> xr.DataArray:
         """Factors of unseen subjects (Laplace posterior mode given the fitted globals), dims (subject, factor).
@@ -168,9 +170,9 @@ class FactorModel(BaseEstimator):
         Subjects may have any subset of the fitted views; preprocessing is the one fitted on the
         training cohort. See :mod:`rgfactor.inference.newsubjects`.
         """
-        arrays, _, _, mean, _ = self._new_subjects(new_data)
-        return xr.DataArray(np.asarray(mean), dims=[SUBJECT, FACTOR],
-                            coords={SUBJECT: list(arrays.subjects), FACTOR: factor_labels(self.config_.n_factors)})
+        post = self.factor_posterior(new_data)
+        return xr.DataArray(np.asarray(post.mean), dims=[SUBJECT, FACTOR],
+                            coords={SUBJECT: list(post.arrays.subjects), FACTOR: factor_labels(self.config_.n_factors)})
 
     def predict(self, new_data: MultiViewData, view: str, *, num_draws: int = 200) -> xr.DataArray:
         """Posterior mean of ``view`` for unseen subjects, dims (subject, <view>_feature).
@@ -179,11 +181,12 @@ class FactorModel(BaseEstimator):
         Bernoulli views, expected counts per unit size factor for count views. The subjects' own
         values of ``view``, if given, are ignored (predict genomics from imaging).
         """
-        arrays, data, params, mean, cov = self._new_subjects(new_data, hide=view)
-        mu = predictive_mean(view, self.config_.likelihood(view), params, data, mean, cov, num_draws=num_draws,
+        post = self.factor_posterior(new_data, hide=view)
+        mu = predictive_mean(self.model_, view, post.params, post.data, post.mean, post.cov, num_draws=num_draws,
                              random_state=self.random_state)
         return xr.DataArray(mu, dims=[SUBJECT, feature_dim(view)],
-                            coords={SUBJECT: list(arrays.subjects), feature_dim(view): list(arrays.view(view).features)})
+                            coords={SUBJECT: list(post.arrays.subjects),
+                                    feature_dim(view): list(post.arrays.view(view).features)})
 
     # --------------------------------------------------------------- persistence
     def save(self, path) -> None:
@@ -247,7 +250,6 @@ class PCCA(FactorModel):
     """
 
     structure = "PCCA"
-    supports_cavi = False
 
     def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects: bool = False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
@@ -289,7 +291,7 @@ class PCCA(FactorModel):
         from rgfactor.posterior.canonical import canonical_correlations, summarise
 
         self._check_fitted()
-        rho = canonical_correlations(self.idata_, self.config_, view1, view2)
+        rho = canonical_correlations(self.idata_, self.model_, view1, view2)
         return summarise(rho) if summary else rho
 
 
@@ -301,7 +303,8 @@ class PPLS(FactorModel):
     The factor dim holds 2J columns: Factor1..J are the predictor scores T (active on all views),
     Factor<J+1>..2J the standardised residual scores H / sigma_h (response views only); see
     docs/models/ppls.md. A clinical outcome is a one-feature view (gaussian or bernoulli); a K-class
-    outcome a K-feature bernoulli (one-hot) view. Other parameters as :class:`GFA`; engines 'svi', 'nuts'.
+    outcome a K-feature bernoulli (one-hot) view. Other parameters as :class:`GFA`; every engine ('auto'
+    picks the closed-form one, which fits the centred form [T, U] of the same model).
 
     Parameters
     ----------
@@ -309,7 +312,6 @@ class PPLS(FactorModel):
     """
 
     structure = "PPLS"
-    supports_cavi = False
 
     def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects: bool = False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
@@ -362,3 +364,25 @@ class PPLS(FactorModel):
             data = replace(new_data, views={k: v for k, v in new_data.views.items() if k not in resp})
         out = {r: super(PPLS, self).predict(data, r, num_draws=num_draws) for r in resp}
         return out[resp[0]] if len(resp) == 1 else out
+
+
+ESTIMATORS = {"GFA": GFA, "PCCA": PCCA, "PPLS": PPLS}
+
+
+def load(path):
+    """Load a fit written by ``model.save(path)``; returns the fitted estimator (GFA, PCCA or PPLS).
+
+    Raises
+    ------
+    RGFactorError  if ``path`` holds no fit or a fit of an unknown class.
+    """
+    from pathlib import Path
+
+    from rgfactor.errors import RGFactorError
+    from rgfactor.posterior.io import read_fit, restore
+
+    meta, idata = read_fit(path)
+    cls = ESTIMATORS.get(meta.get("class"))
+    if cls is None:
+        raise RGFactorError(f"'{Path(path)}' holds an unknown model class '{meta.get('class')}'.")
+    return restore(cls(**meta["params"]), meta, idata)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import arviz as az
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -28,10 +27,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import SUBJECT
 from rgfactor.errors import DataError
-from rgfactor.generative.likelihoods import get as get_likelihood
-from rgfactor.generative.model import linear_predictor
 from rgfactor.inference.newsubjects import laplace_draws
-from rgfactor.posterior.loglik import view_params
 
 
 LOGLIK_VAR = "subject_log_lik"
@@ -92,15 +88,13 @@ class SubjectKFold:
 def heldout_log_density(model, new_data: MultiViewData, view: str, num_draws: int = 200) -> np.ndarray:
     """log p(y_n^view | y_n^other views) for each subject of ``new_data`` (module docstring), (n_subjects,);
     NaN for a subject without ``view``."""
-    _, data, params, mean, cov = model._new_subjects(new_data, hide=view)
-    zs = laplace_draws(mean, cov, num_draws, model.random_state)
-    vd = data["views"][view]
-    lin, nuis = view_params(params, view)
-    lik = get_likelihood(model.config_.likelihood(view))
+    post = model.factor_posterior(new_data, hide=view)
+    zs = laplace_draws(post.mean, post.cov, num_draws, model.random_state)
+    vd = post.data["views"][view]
+    description = model.model_
 
     def one(z):
-        lp = lik.distribution(linear_predictor(view, lin, data, z), nuis).log_prob(vd["y"])
-        return jnp.where(vd["mask"], lp, 0.0).sum(-1)
+        return description.log_likelihood(view, post.params, post.data, z).sum(-1)
 
     lp = jax.vmap(one)(zs)  # (S, n)
     out = np.asarray(jax.scipy.special.logsumexp(lp, axis=0) - np.log(num_draws))

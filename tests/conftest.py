@@ -28,3 +28,32 @@ def frame(values, prefix="f", n0=0):
     values = np.asarray(values, dtype=float)
     return pd.DataFrame(values, index=[f"s{i + n0}" for i in range(values.shape[0])],
                         columns=[f"{prefix}{j}" for j in range(values.shape[1])])
+
+
+# ----------------------------------------------------------------------------- engine-level helpers
+def cavi_cohort(n=120, n_factors=3, dims=(30, 25), likelihoods=("gaussian", "bernoulli"), seed=0, missing=0.0,
+                missing_view=False, n_sites=0, n_cov=0, density=0.5, factor_scales=None, dispersion=5.0):
+    """(ModelArrays, true Z, true loadings per view) from rgf.simulate.multiview with every factor
+    active in every view (views named v0, v1, ...)."""
+    views = {f"v{m}": (lik, d) for m, (lik, d) in enumerate(zip(likelihoods, dims))}
+    data, truth = rgf.simulate.multiview(
+        n_subjects=n, n_factors=n_factors, views=views, n_sites=n_sites, n_covariates=n_cov,
+        fraction_nonzero=density, activity=np.ones((len(views), n_factors), dtype=int), factor_scales=factor_scales,
+        missing_entries=missing, missing_views=0.12 if missing_view else 0.0, dispersion=dispersion,
+        noise_sd=0.7, random_state=seed)
+    return rgf.simulate.model_arrays(data), truth["Z"], [truth["W"][v] for v in views]
+
+
+def cavi_model(arrays, n_factors, sparsity="spike_and_slab", site_effects=False, **kw):
+    """The model description of a GFA on ``arrays`` (closed-form engine tests)."""
+    from rgfactor.generative.model import config_from_arrays, describe
+
+    return describe(config_from_arrays(arrays, n_factors, sparsity=sparsity, site_effects=site_effects, **kw))
+
+
+def fit_cavi_quiet(arrays, k, sparsity="spike_and_slab", site_effects=False, **kw):
+    from rgfactor.inference.cavi import fit_cavi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_cavi(cavi_model(arrays, k, sparsity, site_effects), arrays, **kw)

@@ -12,63 +12,13 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from scipy.special import expit, gammaln
 
-from rgfactor.data.arrays import ModelArrays, ViewArrays
 from rgfactor.errors import SpecError
+from rgfactor.generative.conjugate import pg_loglik_bound
 from rgfactor.inference.cavi import fit_cavi
-from rgfactor.inference.cavi_init import init_state, prepare_data
-from rgfactor.inference.cavi_math import pg_loglik_bound
-from rgfactor.inference.cavi_updates import CaviConfig, make_step
+from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
+from rgfactor.inference.cavi_sweep import make_step
 
-
-# ----------------------------------------------------------------------------- simulation
-def simulate(n=120, n_factors=3, dims=(30, 25), likelihoods=("gaussian", "bernoulli"), seed=0,
-             missing=0.0, missing_view=False, n_sites=0, n_cov=0, density=0.5, dispersion=5.0,
-             factor_scales=None):
-    """Multi-view data from the GFA model with known Z, W (numpy seed ``seed``)."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, n_factors))
-    site = rng.integers(0, n_sites, n) if n_sites else None
-    x = rng.standard_normal((n, n_cov)) if n_cov else None
-    views, loadings = [], []
-    for m, (d, lik) in enumerate(zip(dims, likelihoods)):
-        w = rng.standard_normal((d, n_factors)) * (rng.random((d, n_factors)) < density)
-        w *= {"gaussian": 1.0, "bernoulli": 1.5}.get(lik, 0.5)
-        if factor_scales is not None:
-            w *= np.asarray(factor_scales)[None, :]
-        loadings.append(w)
-        eta = z @ w.T
-        if site is not None:
-            eta += rng.normal(0, 0.5, (n_sites, d))[site]
-        if x is not None:
-            eta += x @ rng.normal(0, 0.5, (n_cov, d))
-        off = np.zeros(n)
-        if lik == "gaussian":
-            y = eta + rng.normal(0, 1, d) + rng.normal(0, 0.7, (n, d))
-        elif lik == "bernoulli":
-            y = (rng.random((n, d)) < expit(eta + rng.normal(0, 0.5, d))).astype(float)
-        else:
-            off = rng.normal(0, 0.2, n)
-            mu = np.exp(eta + rng.normal(1.5, 0.5, d) + off[:, None])
-            y = rng.negative_binomial(dispersion, dispersion / (dispersion + mu)).astype(float)
-        mask = rng.random((n, d)) >= missing
-        if missing_view and m == len(dims) - 1:
-            mask[:15] = False
-        y = np.where(mask, y, 0.0)
-        obs = [y[mask[:, j], j] for j in range(d)]
-        if lik == "gaussian":
-            centre, scale = np.array([o.mean() for o in obs]), np.array([o.std() for o in obs])
-        elif lik == "bernoulli":
-            f = np.clip([o.mean() for o in obs], 0.02, 0.98)
-            centre, scale = np.log(f / (1 - f)), np.ones(d)
-        else:
-            centre = np.log([(y[mask[:, j], j] / np.exp(off[mask[:, j]])).mean() + 0.1 for j in range(d)])
-            scale = np.ones(d)
-        views.append(ViewArrays(name=f"v{m}", likelihood=lik, y=y, mask=mask, log_offset=off,
-                                centre=centre, scale=scale, features=tuple(f"f{j}" for j in range(d))))
-    arrays = ModelArrays(views=tuple(views), subjects=tuple(f"s{i}" for i in range(n)), site=site,
-                         sites=tuple(f"site{i}" for i in range(n_sites)), covariates=x,
-                         covariate_names=tuple(f"x{i}" for i in range(n_cov)))
-    return arrays, z, loadings
+from conftest import cavi_cohort as simulate, cavi_model, fit_cavi_quiet
 
 
 def matched_abs_corr(z_true, z_hat):
@@ -83,9 +33,8 @@ def matched_abs_corr(z_true, z_hat):
 
 
 def fit_quiet(arrays, k, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fit_cavi(arrays, k, **kw)
+    fit_kw = {key: kw.pop(key) for key in ("sparsity", "site_effects") if key in kw}
+    return fit_cavi_quiet(arrays, k, **fit_kw, **kw)
 
 
 # ----------------------------------------------------------------------------- ELBO monotone
@@ -118,14 +67,16 @@ def test_elbo_never_decreases(sim, fit):
 
 @pytest.mark.timeout(60)
 def test_dense_gaussian_path_equals_generic():
-    """Sufficient-statistic updates (cavi_dense) give the same ELBO trace as the (subject, feature) path."""
+    """Sufficient-statistic updates (plan.dense) give the same ELBO trace as the (subject, feature) path."""
     arrays, _, _ = simulate(likelihoods=("gaussian", "gaussian"), n_sites=2, n_cov=1)
+    model = cavi_model(arrays, 3, site_effects=True)
     traces = []
-    for dense in ((), (True, True)):
-        cfg = CaviConfig(("gaussian", "gaussian"), True, True, True, dense)
+    for dense in (False, True):
+        plan = make_plan(model, arrays, dense=dense)
+        assert plan.dense == (dense, dense)
         with jax.enable_x64(True):
-            data, state = prepare_data(arrays, cfg), init_state(arrays, cfg, 3, 0)
-            step, trace = make_step(cfg), []
+            data, state = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 0)
+            step, trace = make_step(model, plan), []
             for _ in range(5):
                 state, elbo = step(state, data)
                 trace.append(float(elbo))
@@ -138,10 +89,12 @@ def test_state_types_stable_across_a_sweep():
     """The sweep returns a state with the same tree, shapes, dtypes and weak types as its input,
     so the jitted step compiles once per fit (a weak-typed leaf once cost a second compilation)."""
     arrays, _, _ = simulate(**THREE_VIEWS)
-    cfg = CaviConfig(("gaussian", "bernoulli", "negative_binomial"), True, True, True, (True, False, False))
+    model = cavi_model(arrays, 4, site_effects=True)
+    plan = make_plan(model, arrays)
+    assert plan.dense == (True, False, False)
     with jax.enable_x64(True):
-        data, s0 = prepare_data(arrays, cfg), init_state(arrays, cfg, 4, 0)
-        s1, _ = make_step(cfg)(s0, data)
+        data, s0 = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 0)
+        s1, _ = make_step(model, plan)(s0, data)
     sig = lambda s: jax.tree_util.tree_map(  # noqa: E731
         lambda x: (x.shape, str(x.dtype), bool(getattr(x, "weak_type", False))), s)
     assert sig(s0) == sig(s1)
@@ -187,9 +140,9 @@ def test_draw_names_and_shapes():
     n, s = arrays.n_subjects, 4
     expected = {"Z": (1, s, n, 4)}
     for name, d in (("v0", 12), ("v1", 9), ("v2", 7)):
-        expected.update({f"W_{name}": (1, s, d, 4), f"alpha_{name}": (1, s, 4),
+        expected.update({f"W_{name}": (1, s, d, 4), f"alpha_{name}": (1, s, 4), f"theta_{name}": (1, s, 4),
                          f"intercept_{name}": (1, s, d), f"site_effect_{name}": (1, s, 2, d),
-                         f"beta_{name}": (1, s, 2, d)})
+                         f"site_sd_{name}": (1, s, d), f"beta_{name}": (1, s, 2, d)})
     expected.update({"sigma_v0": (1, s, 12), "dispersion_v2": (1, s, 7)})
     assert {k: v.shape for k, v in res.draws.items()} == expected
     assert np.all(res.draws["sigma_v0"] > 0) and np.all(res.draws["alpha_v1"] > 0)
@@ -197,14 +150,13 @@ def test_draw_names_and_shapes():
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(sparsity="horseshoe"), "method='svi' or 'nuts'"),
-    (dict(sparsity="lasso"), "not supported"),
-    (dict(site_effects=True), "no site"),
+    (dict(sparsity="horseshoe"), "HorseshoeLoadings.*method='svi' or 'nuts'"),
+    (dict(sparsity="lasso"), "unknown sparsity 'lasso'"),
 ])
 def test_spec_errors(kw, match):
     arrays, _, _ = simulate(n=20, dims=(5, 5))
     with pytest.raises(SpecError, match=match):
-        fit_cavi(arrays, 2, **kw)
+        fit_cavi(cavi_model(arrays, 2, **kw), arrays)
 
 
 # ----------------------------------------------------------------------------- Polya-Gamma bound
@@ -262,7 +214,7 @@ def test_agrees_with_mofapy2_gaussian():
 def test_nb_dispersion_derivatives_match_autodiff():
     """The closed-form Newton derivatives of the collapsed NB objective equal JAX autodiff
     (including an entry with Var[eta] = 0 and E[psi] = 0, where c = 0)."""
-    from rgfactor.inference.cavi_updates import _nb_collapsed, nb_collapsed_derivatives
+    from rgfactor.generative.likelihoods import NEGATIVE_BINOMIAL as nb
 
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
@@ -274,10 +226,10 @@ def test_nb_dispersion_derivatives_match_autodiff():
         var = jnp.asarray(rng.random((40, 4)) * 0.5)
         log_phi = jnp.log(jnp.array([3.0, 0.5, 20.0, 1.0]))
         var, e_eta = var.at[0, 1].set(0.0), e_eta.at[0, 1].set(log_phi[1])
-        total = lambda lp: jnp.sum(_nb_collapsed(y, mask, e_eta, var, lp, 2.0))  # noqa: E731
+        total = lambda lp: jnp.sum(nb.collapsed(y, mask, e_eta, var, lp, 2.0))  # noqa: E731
         grad = jax.grad(total)(log_phi)
         hess = jax.jvp(jax.grad(total), (log_phi,), (jnp.ones(4),))[1]
-        g, h = nb_collapsed_derivatives(y, mask, e_eta, var, log_phi, 2.0)
+        g, h = nb.collapsed_derivatives(y, mask, e_eta, var, log_phi, 2.0)
     ok = np.isfinite(np.asarray(grad))   # autodiff is NaN where c = 0; the closed form is not
     assert np.all(np.isfinite(np.asarray(g))) and np.all(np.isfinite(np.asarray(h)))
     np.testing.assert_allclose(np.asarray(g)[ok], np.asarray(grad)[ok], rtol=1e-7)
@@ -287,7 +239,7 @@ def test_nb_dispersion_derivatives_match_autodiff():
 def test_digamma_trigamma_series():
     from scipy.special import digamma, polygamma
 
-    from rgfactor.inference.cavi_math import digamma_trigamma
+    from rgfactor.generative.conjugate import digamma_trigamma
 
     x = np.array([1e-3, 0.1, 1.0, 5.5, 50.0, 1e4])
     with jax.enable_x64(True):

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    import importlib.util, warnings
+    import sys, warnings
+    sys.path.insert(0, {tests!r})
     import jax, numpy as np
     assert jax.device_count() == 2, jax.devices()
-    spec = importlib.util.spec_from_file_location("h", {helpers!r})
-    h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)
-    arrays, _, _ = h.simulate(n=120, likelihoods=("gaussian", "negative_binomial"), missing=0.05, n_sites=2)
+    from conftest import cavi_cohort, cavi_model
+    from rgfactor.inference.cavi import fit_cavi
+    arrays, _, _ = cavi_cohort(n=120, likelihoods=("gaussian", "negative_binomial"), missing=0.05, n_sites=2)
+    model = cavi_model(arrays, 3, site_effects=True)
     warnings.simplefilter("ignore")
-    a = h.fit_cavi(arrays, 3, site_effects=True, max_iter=25, tol=0.0, num_draws=3)
-    b = h.fit_cavi(arrays, 3, site_effects=True, max_iter=25, tol=0.0, num_draws=3, shard_subjects=True)
-    assert len(b.state["Z_m"]) == 120
+    a = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3)
+    b = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3, shard_subjects=True)
+    assert len(b.state["local"]["Z_m"]) == 120
     np.testing.assert_allclose(b.elbo, a.elbo, rtol=1e-10)
     for name in a.draws:
         np.testing.assert_allclose(b.draws[name], a.draws[name], rtol=1e-6, atol=1e-8, err_msg=name)
@@ -30,8 +32,8 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.timeout(150)
 def test_sharded_subjects_equal_unsharded():
-    helpers = str(Path(__file__).with_name("test_cavi.py"))
+    tests = str(Path(__file__).parent)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(helpers=helpers)], env=env,
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=tests)], env=env,
                          capture_output=True, text=True, timeout=140)
     assert out.returncode == 0 and "SHARDED-OK" in out.stdout, out.stderr[-3000:]

@@ -91,11 +91,22 @@ def test_same_seed_same_result(small_cohort, method):
     assert not np.array_equal(a.idata_.posterior["Z"].values, c.idata_.posterior["Z"].values)
 
 
-def test_default_method_is_the_closed_form_engine_where_supported(fitted_small):
+def test_default_method_is_the_closed_form_engine_where_supported(fitted_small, small_cohort):
+    """'auto' picks the closed-form engine when every component has a conjugate update, else SVI;
+    which engines can fit a model is read from its components."""
+    from rgfactor.generative.model import describe
+    from rgfactor.inference.engines import resolve_engine
+
     assert fitted_small.get_params()["method"] == "auto"
     assert fitted_small.diagnostics_["method"] == "cavi"
     assert fitted_small.diagnostics_["sparsity"] == "spike_and_slab"
-    assert rgf.GFA(sparsity="horseshoe")._resolve(None) == ("svi", "horseshoe")
+    arrays = small_cohort[0].to_arrays()
+    for est in (rgf.GFA(2, sparsity="horseshoe"), rgf.GFA(2, sparsity="ard"), rgf.PCCA(1, 1), rgf.PPLS(1, response="mutations")):
+        build = lambda sp, est=est: (lambda c: (c, describe(c)))(est._config(arrays, sp))  # noqa: E731
+        engine, sparsity, _, model = resolve_engine("auto", est.sparsity, build)
+        expected = "svi" if est.sparsity == "horseshoe" else "cavi"
+        assert engine == expected and engine in model.engines, (type(est).__name__, engine)
+        assert sparsity == {"auto": "spike_and_slab"}.get(est.sparsity, est.sparsity)
 
 
 def test_cavi_idata_contract_with_all_four_likelihoods():

@@ -68,9 +68,8 @@ def test_heldout_density_matches_gaussian_closed_form(fitted_small, small_cohort
     import jax.numpy as jnp
     from scipy.stats import multivariate_normal
 
-    from rgfactor.generative.model import linear_predictor, model_data
+    from rgfactor.generative.model import model_data
     from rgfactor.inference.newsubjects import laplace_factors
-    from rgfactor.posterior.loglik import view_params
 
     data, _ = small_cohort
     m = fitted_small
@@ -80,9 +79,9 @@ def test_heldout_density_matches_gaussian_closed_form(fitted_small, small_cohort
     vd = md["views"]["radiomics"]
     masked = {**md, "views": {**md["views"], "radiomics": {**vd, "mask": jnp.zeros_like(vd["mask"])}}}
     params = m._global_means()
-    mean, cov = laplace_factors(params, masked, m.config_)
-    lin, nuis = view_params(params, "radiomics")
-    mu = np.asarray(linear_predictor("radiomics", lin, md, mean))
+    mean, cov = laplace_factors(params, masked, m.model_)
+    lin, nuis = m.model_.view_params("radiomics", params)
+    mu = np.asarray(m.model_.linear_predictor("radiomics", lin, md, mean))
     w, s2 = params["W_radiomics"], params["sigma_radiomics"] ** 2
     for n in range(10):
         obs = np.asarray(vd["mask"][n])

@@ -3,7 +3,6 @@
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import rgfactor as rgf
@@ -12,17 +11,8 @@ from rgfactor.errors import SpecError
 
 def ppls_blocks(n, n_components=2, p=12, q=3, seed=0, outcome=False):
     """Gaussian predictor block x (p) and response y (q, or a one-feature Bernoulli outcome) from
-    the PPLS model: T ~ N(0, I), U = T B + H, x = T P^T + e, y = U C^T + f."""
-    rng = np.random.default_rng(seed)
-    t = rng.normal(size=(n, n_components))
-    u = t * np.array([1.5, -1.0][:n_components]) + 0.4 * rng.normal(size=t.shape)
-    x = t @ rng.normal(size=(p, n_components)).T + rng.normal(size=(n, p))
-    eta = u @ rng.normal(size=(q, n_components)).T
-    y = (rng.random((n, 1)) < 1 / (1 + np.exp(-2 * eta[:, :1]))).astype(float) if outcome \
-        else eta + 0.5 * rng.normal(size=(n, q))
-    idx = [f"s{i}" for i in range(n)]
-    frames = {"x": pd.DataFrame(x, index=idx, columns=[f"x{j}" for j in range(p)]),
-              "y": pd.DataFrame(y, index=idx, columns=[f"y{j}" for j in range(y.shape[1])])}
+    the PPLS model (rgf.simulate.ppls): T ~ N(0, I), U = T B + H, x = T P^T + e, y = U C^T + f."""
+    frames, _ = rgf.simulate.ppls(n, n_components, n_predictors=p, n_responses=q, outcome=outcome, random_state=seed)
     return frames
 
 
@@ -62,5 +52,5 @@ def test_ppls_needs_a_response_and_a_predictor():
         rgf.PPLS(1).fit(data)
     with pytest.raises(SpecError, match="predictor"):
         rgf.PPLS(1, response=["x", "y"]).fit(data)
-    with pytest.raises(SpecError, match="nuts"):
-        rgf.PPLS(1, response="y").fit(data, method="cavi")
+    with pytest.raises(SpecError, match="'svi' or 'nuts'"):
+        rgf.PPLS(1, response="y", sparsity="horseshoe").fit(data, method="cavi")

@@ -36,13 +36,13 @@ def test_bad_spec_is_a_spec_error(raw, msg):
 
 
 def test_every_model_zoo_spec_parses():
-    from rgfactor.data.loaders import LOADERS
+    from rgfactor.sources import sources
 
     paths = sorted((ROOT / "models").glob("*.toml"))
     assert len(paths) >= 3
     for path in paths:
         spec = ModelSpec.from_toml(path)
-        assert spec.name == path.stem and spec.data["source"] in LOADERS
+        assert spec.name == path.stem and spec.data["source"] in sources()
         assert spec.with_quick().quick == {}
 
 

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rgfactor.generative.config import ModelConfig
+from rgfactor.generative.model import describe
 from rgfactor.posterior.variance import variance_explained
 
 
@@ -16,7 +17,7 @@ def test_gaussian_variance_explained_matches_direct_computation():
     data = {"views": {"a": {"y": jnp.zeros((n, d)), "mask": jnp.ones((n, d), bool), "log_offset": jnp.zeros(n)}}}
     means = {"Z": z, "W_a": w, "intercept_a": np.zeros(d), "sigma_a": sigma}
     config = ModelConfig(views=(("a", "gaussian", d),), n_factors=2)
-    per_factor, total = variance_explained(means, data, config)
+    per_factor, total = variance_explained(means, data, describe(config))
     f = z @ w.T
     den = ((f - f.mean(0)) ** 2).sum() + n * d * 0.64
     for k in range(2):
@@ -36,7 +37,7 @@ def test_bernoulli_fraction_uses_logistic_variance():
     data = {"views": {"b": {"y": jnp.zeros((n, d)), "mask": jnp.ones((n, d), bool), "log_offset": jnp.zeros(n)}}}
     means = {"Z": z, "W_b": w, "intercept_b": np.zeros(d)}
     config = ModelConfig(views=(("b", "bernoulli", d),), n_factors=1)
-    per_factor, _ = variance_explained(means, data, config)
+    per_factor, _ = variance_explained(means, data, describe(config))
     fk = z @ w.T
     ss = ((fk - fk.mean(0)) ** 2).sum()
     np.testing.assert_allclose(per_factor[0, 0], ss / (ss + n * d * np.pi**2 / 3), rtol=1e-5)

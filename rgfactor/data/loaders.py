@@ -181,17 +181,5 @@ def cll(path, *, drugs: str = "all") -> tuple[MultiViewData, pd.DataFrame]:
     return data, labels.reindex(data.subjects)
 
 
-def simulated(**kwargs) -> tuple[MultiViewData, pd.DataFrame]:
-    """Simulated cohort (rgfactor.simulate.multiview); labels: the site and the sign of true factor 1."""
-    from rgfactor.simulate import multiview
-
-    data, truth = multiview(**kwargs)
-    labels = pd.DataFrame(index=data.subjects)
-    if data.site is not None:
-        labels["site"] = data.site
-    labels["true_factor1_positive"] = (truth["Z"][:, 0] > 0).astype(int)
-    return data, labels
-
-
-LOADERS = {"lgg_radiogenomics": lgg_radiogenomics, "tcga_glioma_counts": tcga_glioma_counts, "simulate": simulated,
+LOADERS = {"lgg_radiogenomics": lgg_radiogenomics, "tcga_glioma_counts": tcga_glioma_counts,
            "breast_tcga": breast_tcga, "cll": cll}

@@ -1,111 +1,231 @@
-"""The factor model, assembled from blocks; GFA, PCCA and PPLS differ only in ``ModelConfig``.
+"""The model description: a factor prior and, per view, loadings, terms and a likelihood.
 
 Generative process for view m, subject n, feature d (Argelaguet et al. 2018, Mol Syst Biol 14:e8124,
 eq. 1-3; Klami et al. 2015, IEEE TNNLS 26:2136):
 
-    z_n ~ N(0, I_K)
-    alpha_mk ~ Gamma(a, b),  w^m_dk ~ N(0, alpha_mk^{-1/2} [x lambda_tilde_dk])
-    eta^m_nd = intercept^m_d + z_n . w^m_d + u^m_{site(n), d} + x_n . beta^m_d + log s^m_n
-    y^m_nd ~ p_m(y | eta^m_nd, nuisance^m_d)
+    z_n ~ factor prior                          (IidNormalFactors: N(0, I_K); PPLSFactors)
+    w^m_d ~ loadings prior                      (ARD, horseshoe, spike-and-slab, PPLS response)
+    eta^m_nd = sum_t H_t theta^m_t + z_n . w^m_d + log s^m_n     (terms: intercept, site, covariates)
+    y^m_nd ~ p_m(y | eta^m_nd, nuisance^m_d)    (likelihood registry)
 
-with s^m_n the size factor of count views. See docs/models/gfa.md for the symbol table.
-
-PCCA fixes which factors may load on which view (``config.activity``). PPLS (``config.response_views``;
-el Bouhaddani et al. 2018) stacks z_n = [t_n, h_n / sigma_h] (2J columns): predictor views load on
-t_n only, and a response view with loadings C^m loads on u_n = t_n B + h_n through the effective
-loadings W^m = [C^m B, sigma_h C^m] (:func:`blocks.response_loadings`), so that z_n W^m^T = u_n C^m^T.
-See docs/models/pcca.md and docs/models/ppls.md.
+with s^m_n the size factor of count views. One :class:`Model` is read by every engine (its NumPyro
+program for SVI/NUTS, its components' conjugate updates for CAVI), by the posterior layer (dims and
+roles of its variables, the linear predictor, the likelihood's parameters) and by new-subject
+prediction. GFA, PCCA and PPLS are configurations of it (:func:`describe`). See docs/models/*.md.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.generative import blocks
+from rgfactor.errors import SpecError
 from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.likelihoods import get as get_likelihood
+from rgfactor.generative.factors import IidNormalFactors, PPLSFactors
+from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
+from rgfactor.generative.loadings import LOADINGS_PRIORS, HorseshoeLoadings, PPLSResponse
+from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
+from rgfactor.generative.variables import Variable
 
 
-def model_data(arrays: ModelArrays) -> dict:
-    """Pytree of jax arrays the model function takes (from the data layer's ModelArrays)."""
-    views = {v.name: {"y": jnp.asarray(v.y, jnp.float32), "mask": jnp.asarray(v.mask),
-                      "log_offset": jnp.asarray(v.log_offset, jnp.float32),
-                      "centre": jnp.asarray(v.centre, jnp.float32), "scale": jnp.asarray(v.scale, jnp.float32)}
+def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
+    """Pytree of jax arrays the model program takes (from the data layer's ModelArrays).
+
+    ``dtype`` of the real arrays: float32 (default, what the NumPyro engines use) or float64
+    (inside ``jax.enable_x64``)."""
+    views = {v.name: {"y": jnp.asarray(v.y, dtype), "mask": jnp.asarray(v.mask),
+                      "log_offset": jnp.asarray(v.log_offset, dtype),
+                      "centre": jnp.asarray(v.centre, dtype), "scale": jnp.asarray(v.scale, dtype)}
              for v in arrays.views}
     out = {"views": views}
     if arrays.site is not None:
         out["site"] = jnp.asarray(arrays.site, jnp.int32)
     if arrays.covariates is not None:
-        out["covariates"] = jnp.asarray(arrays.covariates, jnp.float32)
+        out["covariates"] = jnp.asarray(arrays.covariates, dtype)
     return out
 
 
-def linear_predictor(view: str, params: dict, data: dict, z: jax.Array) -> jax.Array:
-    """eta (n_subjects, n_features) of ``view`` from parameter values (no sampling).
+@dataclass(frozen=True)
+class ViewModel:
+    """One view: its likelihood, number of features, loadings prior and linear-predictor terms."""
 
-    ``params`` holds ``intercept_<view>``, ``W_<view>`` and, when present, ``site_effect_<view>``,
-    ``beta_<view>``. Subjects with site code -1 (a site unseen in training) get no site effect.
-    """
-    vd = data["views"][view]
-    eta = params[f"intercept_{view}"] + z @ params[f"W_{view}"].T + vd["log_offset"][:, None]
-    key = f"site_effect_{view}"
-    if key in params and "site" in data:
-        site = data["site"]
-        eff = params[key][jnp.clip(site, 0, None)]
-        eta = eta + jnp.where((site >= 0)[:, None], eff, 0.0)
-    key = f"beta_{view}"
-    if key in params and "covariates" in data:
-        eta = eta + data["covariates"] @ params[key]
-    return eta
+    name: str
+    likelihood: Likelihood
+    n_features: int
+    loadings: object
+    terms: tuple = (Intercept(),)
 
+    def components(self) -> tuple:
+        return (self.loadings,) + tuple(self.terms) + (self.likelihood,)
 
-def view_block(view: str, likelihood: str, data: dict, config: ModelConfig, z: jax.Array,
-               relation: tuple | None = None) -> None:
-    """All variables of one view: ARD, loadings, intercept, site and covariate effects, nuisance, likelihood.
-
-    ``relation`` = (B, sigma_h) of PPLS; a response view then has ARD and loadings ``ppls_C_<view>``
-    over the J components and effective loadings ``W_<view>`` on the stacked [T, H_std] factors.
-    """
-    vd = data["views"][view]
-    n_features = vd["y"].shape[1]
-    response = view in config.response_views
-    k = config.n_components if response else config.n_factors
-    plate = "component" if response else "factor"
-    alpha = blocks.ard_precision(view, k, config.ard_shape, config.ard_rate, plate)
-    tau = jax.lax.rsqrt(alpha)
-    if config.sparsity == "horseshoe":
-        scale = tau * blocks.horseshoe_scales(view, n_features, k, tau, config.slab_scale, config.slab_df, plate)
-    else:
-        scale = jnp.broadcast_to(tau, (n_features, k))
-    if response:
-        c = blocks.loadings(view, n_features, k, scale, name=f"ppls_C_{view}", plate=plate)
-        w = blocks.response_loadings(view, c, *relation)
-    else:
-        activity = config.activity_of(view)
-        w = blocks.loadings(view, n_features, k, scale, None if activity is None else jnp.asarray(activity))
-    params = {f"W_{view}": w, f"intercept_{view}": blocks.intercept(view, vd["centre"], vd["scale"])}
-    if config.site_effects and config.n_sites > 0:
-        params[f"site_effect_{view}"] = blocks.site_effects(view, config.n_sites, vd["scale"])
-    if config.n_covariates > 0:
-        params[f"beta_{view}"] = blocks.covariate_effects(view, config.n_covariates, vd["scale"])
-    lik = get_likelihood(likelihood)
-    nuisance = lik.sample_nuisance(view, n_features, vd["scale"])
-    eta = linear_predictor(view, params, data, z)
-    blocks.observe(view, lik.distribution(eta, nuisance), vd["y"], vd["mask"])
+    def variables(self) -> tuple[Variable, ...]:
+        out = tuple(self.loadings.variables(self.name))
+        for t in self.terms:
+            out += tuple(t.variables(self.name))
+        return out + tuple(self.likelihood.variables(self.name))
 
 
-def factor_model(data: dict, config: ModelConfig) -> None:
-    """The joint model: shared factors ``Z`` and one :func:`view_block` per view (PPLS: plus the
-    inner relation B, sigma_h shared by the response views)."""
-    n_subjects = next(iter(data["views"].values()))["y"].shape[0]
-    z = blocks.factors(n_subjects, config.n_factors)
-    relation = blocks.inner_relation(config.n_components) if config.response_views else None
-    for view, likelihood, _ in config.views:
-        view_block(view, likelihood, data, config, z, relation)
+@dataclass(frozen=True)
+class Model:
+    """A factor model: the factor prior and one :class:`ViewModel` per view (hashable, static)."""
+
+    factors: object
+    views: tuple[ViewModel, ...]
+    n_factors: int
+
+    # ------------------------------------------------------------------ declaration
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.views)
+
+    def view(self, name: str) -> ViewModel:
+        for v in self.views:
+            if v.name == name:
+                return v
+        raise SpecError(f"unknown view '{name}'; the model has views {list(self.view_names)}.")
+
+    @property
+    def engines(self) -> frozenset:
+        """Engines that can fit every component ('cavi', 'svi', 'nuts')."""
+        comps = (self.factors,) + tuple(c for v in self.views for c in v.components())
+        return reduce(lambda a, b: a & b, (frozenset(c.engines) for c in comps))
+
+    def variables(self) -> dict[str, Variable]:
+        """Every declared variable, by name (templates bound to the views)."""
+        out = {v.name: v for v in self.factors.variables()}
+        for view in self.views:
+            out.update({v.name: v for v in view.variables()})
+        return out
+
+    # ------------------------------------------------------------------ NumPyro
+    def program(self, engine: str = "svi"):
+        """The NumPyro model function ``model(data)`` in the parameterisation of ``engine``:
+        'svi' (as declared), 'nuts' (reparameterised) or 'cavi' (the conjugate form)."""
+
+        def model(data: dict) -> None:
+            n_subjects = next(iter(data["views"].values()))["mask"].shape[0]
+            z, extras = self.factors.sample(n_subjects, self.n_factors, data, engine)
+            for view in self.views:
+                self._view_block(view, data, z, extras, engine)
+
+        return model
+
+    def _view_block(self, view: ViewModel, data: dict, z, extras: dict, engine: str) -> None:
+        name, vd = view.name, data["views"][view.name]
+        w = view.loadings.sample(name, view.n_features, self.n_factors, engine, extras)
+        params = {f"W_{name}": w}
+        for term in view.terms:
+            params.update(term.sample(name, vd, data, engine))
+        lik = view.likelihood
+        nuisance = lik.sample_nuisance(name, view.n_features, vd["scale"], engine)
+        eta = self.linear_predictor(name, params, data, z)
+        obs = lik.conjugate_observation() if engine == "cavi" else lik
+        obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
+
+    # ------------------------------------------------------------------ deterministic pieces
+    def linear_predictor(self, view: str, params: dict, data: dict, z: jax.Array) -> jax.Array:
+        """eta (n_subjects, n_features) of ``view`` from parameter values (no sampling).
+
+        ``params`` holds ``W_<view>`` and the coefficient of every term of the view.
+        """
+        vm = self.view(view)
+        vd = data["views"][view]
+        f = z @ params[f"W_{view}"].T
+        first, *rest = vm.terms
+        eta = first.contribution(view, params, data) + f + vd["log_offset"][:, None]
+        for term in rest:
+            eta = eta + term.contribution(view, params, data)
+        return eta
+
+    def view_params(self, view: str, values: dict) -> tuple[dict, dict]:
+        """Split values (draw or means) into the view's linear-predictor parameters and its
+        likelihood's nuisance parameters, by declaration."""
+        vm = self.view(view)
+        lin = {f"W_{view}": values[f"W_{view}"]}
+        for term in vm.terms:
+            key = term.coefficient.format(view=view)
+            lin[key] = values[key]
+        return lin, vm.likelihood.params(view, values)
+
+    def view_inputs(self, view: str) -> list[str]:
+        """Names of the variables the view's likelihood reads (factors, loadings, term
+        coefficients, nuisance), by declaration."""
+        vm = self.view(view)
+        names = ["Z", f"W_{view}"] + [t.coefficient.format(view=view) for t in vm.terms]
+        return names + [v.name.format(view=view) for v in vm.likelihood.nuisance_variables]
+
+    def log_likelihood(self, view: str, values: dict, data: dict, z) -> jax.Array:
+        """log p(y | eta) per (subject, feature) of ``view``; 0 where the entry is missing."""
+        vm = self.view(view)
+        lin, nuis = self.view_params(view, values)
+        vd = data["views"][view]
+        lp = vm.likelihood.distribution(self.linear_predictor(view, lin, data, z), nuis).log_prob(vd["y"])
+        return jnp.where(vd["mask"], lp, 0.0)
+
+    # ------------------------------------------------------------------ draws
+    def derive(self, draws: dict) -> dict:
+        """Reported variables computed from sampled ones (site_effect = raw * sd, PPLS W, ...).
+        ``draws``: name -> (chain, draw, ...)."""
+        out = self.factors.derive(dict(draws))
+        for view in self.views:
+            out = view.loadings.derive(view.name, out, {})
+            for term in view.terms:
+                out = term.derive(view.name, out)
+            out = view.likelihood.derive(view.name, out)
+        return out
+
+    def reported(self, draws: dict) -> dict:
+        """The reported variables of ``draws`` (sampler-only helpers dropped).
+
+        Raises
+        ------
+        SpecError  for a variable no component declares (an engine or component bug).
+        """
+        declared = self.variables()
+        unknown = sorted(set(draws) - set(declared))
+        if unknown:
+            raise SpecError(f"posterior variable(s) {unknown} are not declared by any model component.")
+        return {k: v for k, v in draws.items() if declared[k].reported}
+
+    def init_values(self, values: dict, engine: str) -> dict:
+        """Map initial values in the reported parameterisation to the sampled sites of ``engine``."""
+        out = self.factors.init_values(dict(values), engine)
+        for view in self.views:
+            out = view.loadings.init_values(view.name, out, engine)
+            out = view.likelihood.init_values(view.name, out, engine)
+        return out
+
+
+@lru_cache(maxsize=64)
+def describe(config: ModelConfig) -> Model:
+    """The model of a configuration: GFA (no activity), PCCA (activity pattern), PPLS (response views)."""
+    if config.sparsity not in LOADINGS_PRIORS:
+        raise SpecError(f"unknown sparsity '{config.sparsity}'; choose one of {sorted(LOADINGS_PRIORS)}.")
+    prior_cls = LOADINGS_PRIORS[config.sparsity]
+    kwargs = {"shape": config.ard_shape, "rate": config.ard_rate}
+    if issubclass(prior_cls, HorseshoeLoadings):
+        kwargs.update(slab_scale=config.slab_scale, slab_df=config.slab_df)
+    base = prior_cls(**kwargs)
+    factors = PPLSFactors(config.n_components) if config.response_views else IidNormalFactors()
+    views = []
+    for name, likelihood, n_features in config.views:
+        if name in config.response_views:
+            loadings = PPLSResponse(base, config.n_components)
+        else:
+            act = config.activity_of(name)
+            loadings = base.with_activity(act)
+        terms = [Intercept()]
+        if config.site_effects and config.n_sites > 0:
+            terms.append(SiteLocation(config.n_sites))
+        if config.n_covariates > 0:
+            terms.append(Covariates(config.n_covariates))
+        views.append(ViewModel(name, get_likelihood(likelihood), n_features, loadings, tuple(terms)))
+    return Model(factors, tuple(views), config.n_factors)
 
 
 def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects: bool = False,

@@ -1,15 +1,12 @@
-"""Mean-field coordinate-ascent variational inference (CAVI) for GFA, in JAX.
+"""Mean-field coordinate-ascent variational inference (CAVI) for any model whose components are conjugate.
 
-A fast alternative to SVI and NUTS for the GFA structure with conjugate priors: every block
-(factors, loadings, intercepts, site effects, covariate effects) has a closed-form Gaussian update,
-precisions have Gamma updates, and the Bernoulli and negative-binomial likelihoods become
-conditionally Gaussian through Polya-Gamma augmentation (Polson, Scott & Windle 2013; Zhou et al.
-2012). The model, the updates, the ELBO and a math-to-code table are in docs/cavi.md.
-
-Differences from the NumPyro GFA model (documented there): the site-effect scale has a conjugate
-Gamma prior on its precision instead of a half-normal on the sd, the ARD and noise precisions have
-Gamma priors (ARD Gamma(1, 1) as in the NumPyro model; noise Gamma(1e-3, 1e-3)), and the NB
-dispersion is a MAP point estimate.
+A fast alternative to SVI and NUTS: every block (factors, loadings, term coefficients) has a
+closed-form Gaussian update, precisions have Gamma updates, and the Bernoulli and negative-binomial
+likelihoods become conditionally Gaussian through Polya-Gamma augmentation (Polson, Scott & Windle
+2013; Zhou et al. 2012). The updates live with the components (``rgfactor.generative``); this module
+runs the sweeps (:mod:`rgfactor.inference.cavi_sweep`), checks convergence and draws from q.
+Where a component's conjugate prior differs from its NumPyro prior it says so; the model pages list
+the priors per engine. The maths and a math-to-code table are in docs/cavi.md.
 """
 
 from __future__ import annotations
@@ -23,14 +20,12 @@ import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import ConvergenceWarning, InferenceError, SpecError
+from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
-from rgfactor.inference.cavi_init import dense_views, init_state, prepare_data
-from rgfactor.inference.cavi_updates import CaviConfig, make_step
+from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
+from rgfactor.inference.cavi_sweep import make_step
 
-SPARSITY = ("spike_and_slab", "ard")
-LIKELIHOODS = ("gaussian", "bernoulli", "negative_binomial", "poisson")
-
-__all__ = ["CaviResult", "fit_cavi"]
+__all__ = ["CaviResult", "fit_cavi", "check_cavi"]
 
 
 @dataclass
@@ -39,12 +34,10 @@ class CaviResult:
 
     Attributes
     ----------
-    draws : contract names (``Z``, ``W_<view>``, ``alpha_<view>``, ``intercept_<view>``,
-        ``sigma_<view>``, ``dispersion_<view>``, ``site_effect_<view>``, ``beta_<view>``), each with
+    draws : reported variables (``Z``, ``W_<view>``, ``alpha_<view>``, ``intercept_<view>``, ...), each with
         leading dims (chain=1, draw=num_draws), sampled from the variational posterior.
-    moments : posterior means under the same names, ``<name>_var`` marginal variances for the
-        Gaussian blocks, plus ``inclusion_<view>`` (feature, factor) and ``theta_<view>`` (factor,)
-        for spike-and-slab fits.
+    moments : variational means (engine parameterisation), ``<name>_var`` marginal variances for the
+        Gaussian blocks, and the components' own means (``inclusion_<view>``, ``theta_<view>``, ...).
     elbo : (n_iter,) ELBO after each sweep (nats).
     n_iter : number of sweeps run.
     converged : whether the relative ELBO change fell below ``tol``.
@@ -58,20 +51,16 @@ class CaviResult:
     state: dict = field(default=None, repr=False)
 
 
-SUBJECT_LEADING = frozenset({"y", "mask", "offset", "lgamma_y1", "site_onehot", "X", "XX", "H",
-                             "Z_m", "Z_S", "c"})
-
-
 def shard_over_subjects(data: dict, state: dict):
-    """Place (data, state) on a 1-D device mesh ``'subject'``: arrays whose leading axis is the
-    subject (keys in SUBJECT_LEADING) are split along it, everything else is replicated.
+    """Place (data, state) on a 1-D device mesh ``'subject'``: the local halves (arrays whose leading
+    axis is the subject) are split along it, the global halves replicated.
 
     Raises SpecError when the number of subjects is not a multiple of the number of devices.
     """
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     devices = np.array(jax.devices())
-    n = state["Z_m"].shape[0]
+    n = state["local"]["Z_m"].shape[0]
     if n % devices.size:
         raise SpecError(f"shard_subjects=True needs the number of subjects ({n}) to be a multiple of "
                         f"the number of devices ({devices.size}); drop subjects or set it to False.")
@@ -79,42 +68,34 @@ def shard_over_subjects(data: dict, state: dict):
     split, replicated = NamedSharding(mesh, PartitionSpec("subject")), NamedSharding(mesh, PartitionSpec())
 
     def place(tree):
-        return jax.tree_util.tree_map_with_path(
-            lambda path, x: jax.device_put(x, split if getattr(path[-1], "key", None) in SUBJECT_LEADING
-                                           else replicated), tree)
+        return {"local": jax.device_put(tree["local"], split),
+                "global": jax.device_put(tree["global"], replicated),
+                **{k: jax.device_put(v, replicated) for k, v in tree.items() if k not in ("local", "global")}}
 
     return place(data), place(state)
 
 
-def _check(arrays: ModelArrays, n_factors: int, sparsity: str, site_effects: bool) -> None:
-    if sparsity == "horseshoe":
-        raise SpecError("sparsity='horseshoe' has no conjugate CAVI update; use method='svi' or "
-                        "'nuts', or sparsity='spike_and_slab' / 'ard' with method='cavi'.")
-    if sparsity not in SPARSITY:
-        raise SpecError(f"sparsity={sparsity!r} is not supported by CAVI; choose one of {SPARSITY}.")
-    if int(n_factors) != n_factors or n_factors < 1:
-        raise SpecError(f"n_factors must be a positive integer, got {n_factors!r}.")
-    if site_effects and (arrays.site is None or arrays.n_sites == 0):
-        raise SpecError("site_effects=True but the data have no site; pass site= to MultiViewData "
-                        "or set site_effects=False.")
-    for v in arrays.views:
-        if v.likelihood not in LIKELIHOODS:
-            raise SpecError(f"view {v.name!r} has likelihood {v.likelihood!r}; CAVI supports {LIKELIHOODS}.")
+def check_cavi(model: Model, arrays: ModelArrays) -> None:
+    """Raise SpecError if the closed-form engine cannot fit ``model`` (a component without a conjugate
+    update) or the data do not fit it."""
+    if "cavi" not in model.engines:
+        comps = [type(model.factors).__name__] + [f"{type(c).__name__} ({v.name})" for v in model.views
+                                                  for c in v.components() if "cavi" not in c.engines]
+        raise SpecError(f"the closed-form engine has no update for {', '.join(c for c in comps if c)}; "
+                        "use method='svi' or 'nuts'.")
+    if arrays.site is not None and np.any(np.asarray(arrays.site) < 0):
+        raise SpecError("the closed-form engine needs a known site for every training subject.")
 
 
-def fit_cavi(arrays: ModelArrays, n_factors: int, *, sparsity: str = "spike_and_slab",
-             site_effects: bool = False, max_iter: int = 1000, tol: float = 1e-6,
+def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: float = 1e-6,
              num_draws: int = 200, random_state: int = 0, progress: bool = False,
-             shard_subjects: bool = False) -> CaviResult:
-    """Fit GFA by mean-field CAVI and draw from the variational posterior.
+             shard_subjects: bool = False, dense: bool = True) -> CaviResult:
+    """Fit ``model`` to ``arrays`` by mean-field CAVI and draw from the variational posterior.
 
     Parameters
     ----------
+    model : the model description (:func:`rgfactor.generative.model.describe`).
     arrays : the data (views with masks, offsets, intercept centres and scales; site; covariates).
-        Covariate effects are fitted whenever ``arrays.covariates`` is not None.
-    n_factors : K, the number of factors (surplus factors are switched off by ARD / the slab).
-    sparsity : ``'spike_and_slab'`` (MOFA+-style, W = s * w) or ``'ard'`` (ARD only).
-    site_effects : fit per-site random intercepts ``site_effect_<view>``.
     max_iter : maximum number of sweeps.
     tol : stop when |ELBO_t - ELBO_{t-1}| < tol * |ELBO_{t-1}|.
     num_draws : posterior draws returned per variable.
@@ -124,6 +105,8 @@ def fit_cavi(arrays: ModelArrays, n_factors: int, *, sparsity: str = "spike_and_
         local devices (``jax.sharding.NamedSharding`` on a 1-D mesh named ``'subject'``); the
         per-feature blocks are replicated and XLA inserts the cross-device sums. Same results as
         unsharded up to float round-off.
+    dense : use the sufficient-statistic path for fully observed Gaussian views (False: the
+        (subject, feature) path everywhere; same ELBO).
 
     Returns
     -------
@@ -131,26 +114,19 @@ def fit_cavi(arrays: ModelArrays, n_factors: int, *, sparsity: str = "spike_and_
 
     Raises
     ------
-    SpecError  for an unsupported sparsity (``'horseshoe'``: use method='svi' or 'nuts'), a bad
-        ``n_factors``, or site effects without a site.
+    SpecError  if a component has no closed-form update (:func:`check_cavi`).
     InferenceError  if the ELBO becomes non-finite.
     """
-    _check(arrays, n_factors, sparsity, site_effects)
-    cfg = CaviConfig(
-        likelihoods=tuple(v.likelihood for v in arrays.views),
-        spike_and_slab=sparsity == "spike_and_slab",
-        site_effects=bool(site_effects),
-        covariates=arrays.covariates is not None and np.asarray(arrays.covariates).shape[1] > 0,
-        dense=dense_views(arrays),
-    )
+    check_cavi(model, arrays)
+    plan = make_plan(model, arrays, dense=dense)
     trace: list[float] = []
     converged = False
     with jax.enable_x64(True):
-        data = prepare_data(arrays, cfg)
-        state = init_state(arrays, cfg, int(n_factors), random_state)
+        data = prepare_data(model, plan, arrays)
+        state = init_state(model, plan, arrays, random_state)
         if shard_subjects:
             data, state = shard_over_subjects(data, state)
-        step = make_step(cfg)
+        step = make_step(model, plan)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -170,13 +146,13 @@ def fit_cavi(arrays: ModelArrays, n_factors: int, *, sparsity: str = "spike_and_
                 break
         if bar is not None:
             bar.close()
-        state = jax.device_get(state)
+        state = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     if not converged:
         warnings.warn(f"CAVI stopped after max_iter={max_iter} sweeps without reaching tol={tol}; "
                       "increase max_iter.", ConvergenceWarning, stacklevel=2)
     return CaviResult(
-        draws=posterior_draws(arrays, cfg, state, num_draws, random_state),
-        moments=posterior_moments(arrays, cfg, state),
+        draws=posterior_draws(model, plan, state, num_draws, random_state),
+        moments=posterior_moments(model, plan, state),
         elbo=np.asarray(trace),
         n_iter=len(trace),
         converged=converged,

@@ -1,84 +1,88 @@
-"""Device arrays and the starting state of the CAVI engine.
+"""Device arrays, the static plan and the starting state of the closed-form (CAVI) engine.
 
-:func:`prepare_data` turns :class:`~rgfactor.data.arrays.ModelArrays` into the float64 pytree the
-compiled sweep reads; :func:`init_state` builds the first variational state, with the factors
-from a PCA of the concatenated, column-standardised views.
+The data and the state are pytrees with two halves: ``local`` (arrays whose leading axis is the
+subject: the views' values, masks, offsets, term designs, the factors and the Polya-Gamma parameters)
+and ``global`` (per-feature and model-level arrays). Subject sharding splits the local half across
+devices and replicates the global one; stochastic VI takes minibatches of the local half.
+
+:func:`init_state` starts the factors at a PCA of the concatenated, column-standardised views and
+every other block at its component's ``cavi_init``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+
 import jax.numpy as jnp
+import numpy as np
 from scipy.special import gammaln
 from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.inference.cavi_updates import (
-    POISSON_DISPERSION,
-    PG_LIKELIHOODS,
-    SITE_PREC_A0,
-    CaviConfig,
-)
+from rgfactor.generative.model import Model
 
-INTERCEPT_PRIOR_SD = 2.5   # intercept_d ~ N(centre_d, (2.5 scale_d)^2), as in the NumPyro model
 MIN_SCALE = 1e-6
 
 
-# NB dispersion starts high (nearly Poisson) so that the factors, not the noise, first explain the
-# between-subject variation; the dispersion updates then lower it to the residual overdispersion.
-# A method-of-moments start ignores the factors, counts all biological variation as noise, and on the
-# 40 TCGA glioma tumours let ARD switch every factor off within 5 sweeps.
-INITIAL_DISPERSION = 100.0
+@dataclass(frozen=True)
+class Plan:
+    """Static layout of a fit (hashable: one compiled sweep per model and plan).
+
+    dense : per view, whether the sufficient-statistic path applies (a likelihood with a per-feature
+        constant precision, every entry observed, no offset).
+    term_slices : per view, the (start, stop) rows of each term in the stacked coefficients theta.
+    """
+
+    dense: tuple[bool, ...]
+    term_slices: tuple[tuple[tuple[int, int], ...], ...]
+
+    def is_dense(self, m: int) -> bool:
+        return self.dense[m]
+
+    @property
+    def n_terms_columns(self) -> tuple[int, ...]:
+        return tuple(sl[-1][1] for sl in self.term_slices)
+
+
+def make_plan(model: Model, arrays: ModelArrays, dense: bool = True) -> Plan:
+    """The plan of ``model`` on ``arrays``; ``dense=False`` forces the generic path everywhere."""
+    flags, slices = [], []
+    for vm, v in zip(model.views, arrays.views):
+        lik = vm.likelihood.conjugate_observation()
+        flags.append(bool(dense and lik.dense and np.all(v.mask) and not np.any(v.log_offset)))
+        start, sl = 0, []
+        for term in vm.terms:
+            q = term.n_columns(arrays)
+            sl.append((start, start + q))
+            start += q
+        slices.append(tuple(sl))
+    return Plan(tuple(flags), tuple(slices))
 
 
 def _scale(view) -> np.ndarray:
     return np.maximum(np.asarray(view.scale, dtype=np.float64), MIN_SCALE)
 
 
-def prepare_data(arrays: ModelArrays, cfg: CaviConfig) -> dict:
-    """Float64 jax arrays per view (y, mask, offset, centre, prior_var, scale2), site one-hot, X.
+def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
+    """Float64 jax arrays: per view, local (y, mask, offset, design H and its row outer products,
+    log Gamma(y + 1) for counts) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2).
 
     Must be called inside ``jax.enable_x64(True)``.
     """
-    views = []
-    for v in arrays.views:
-        scale = _scale(v)
-        views.append({
-            "y": jnp.asarray(np.where(v.mask, v.y, 0.0), dtype=jnp.float64),
-            "mask": jnp.asarray(v.mask, dtype=jnp.float64),
-            "offset": jnp.asarray(v.log_offset, dtype=jnp.float64),
-            "centre": jnp.asarray(v.centre, dtype=jnp.float64),
-            "prior_var": jnp.asarray((INTERCEPT_PRIOR_SD * scale) ** 2),
-            "scale2": jnp.asarray(scale**2),
-        })
-        if v.likelihood in PG_LIKELIHOODS and v.likelihood != "bernoulli":
-            views[-1]["lgamma_y1"] = jnp.asarray(gammaln(np.where(v.mask, v.y, 0.0) + 1.0))
-    data = {}
-    design = [np.ones((arrays.n_subjects, 1))]
-    if cfg.site_effects:
-        onehot = np.eye(arrays.n_sites)[np.asarray(arrays.site)]
-        data["site_onehot"] = jnp.asarray(onehot)
-        design.append(onehot)
-    if cfg.covariates:
-        x = np.asarray(arrays.covariates, dtype=np.float64)
-        data["X"] = jnp.asarray(x)
-        data["XX"] = jnp.asarray((x[:, :, None] * x[:, None, :]).reshape(x.shape[0], -1))
-        design.append(x)
-    if any(cfg.dense):   # sufficient statistics for fully observed Gaussian views (cavi_dense)
-        h = np.concatenate(design, axis=1)
-        data["H"], data["HtH"] = jnp.asarray(h), jnp.asarray(h.T @ h)
-        for m, v in enumerate(arrays.views):
-            if cfg.is_dense(m):
-                y = np.asarray(v.y, dtype=np.float64)
-                views[m].update(HtY=jnp.asarray(h.T @ y), y2=jnp.asarray(np.sum(y * y, axis=0)))
-    data["views"] = tuple(views)
-    return data
-
-
-def dense_views(arrays: ModelArrays) -> tuple[bool, ...]:
-    """Per view: Gaussian, fully observed and without offset (eligible for the cavi_dense path)."""
-    return tuple(v.likelihood == "gaussian" and bool(np.all(v.mask)) and not np.any(v.log_offset)
-                 for v in arrays.views)
+    local, glob = [], []
+    for m, (vm, v) in enumerate(zip(model.views, arrays.views)):
+        y = np.where(v.mask, v.y, 0.0).astype(np.float64)
+        h = np.concatenate([t.design(arrays) for t in vm.terms], axis=1)
+        loc = {"y": y, "mask": np.asarray(v.mask, dtype=np.float64), "offset": np.asarray(v.log_offset, np.float64),
+               "H": h, "HH": (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)}
+        if vm.likelihood.conjugate_observation().link == "log":
+            loc["lgamma_y1"] = gammaln(y + 1.0)
+        g = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": _scale(v)}
+        if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views
+            g.update(HtY=h.T @ y, HtH=h.T @ h, y2=np.sum(y * y, axis=0))
+        local.append({k: jnp.asarray(x) for k, x in loc.items()})
+        glob.append({k: jnp.asarray(x) for k, x in g.items()})
+    return {"local": tuple(local), "global": tuple(glob)}
 
 
 def _standardised(view) -> np.ndarray:
@@ -96,23 +100,17 @@ def _standardised(view) -> np.ndarray:
     return out
 
 
-def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int,
-                site_effects: bool = False) -> np.ndarray:
+def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: np.ndarray | None = None) -> np.ndarray:
     """(n_subjects, n_factors) PCA scores with unit variance.
 
     Each view is weighted by 1/sqrt(n_features) so that every view carries the same total
-    variance. Site means (when ``site_effects``) and covariates are regressed out first, so the
-    start is not spent on what those blocks explain. Components beyond the data's rank are
+    variance. The columns of ``design`` (site one-hot, covariates) are regressed out first, so the
+    start is not spent on what those terms explain. Components beyond the data's rank are
     filled with seeded N(0, 0.01) noise.
     """
     x = np.concatenate([_standardised(v) / np.sqrt(v.n_features) for v in arrays.views], axis=1)
-    design = [np.ones((x.shape[0], 1))]
-    if site_effects and arrays.site is not None:
-        design.append(np.eye(arrays.n_sites)[np.asarray(arrays.site)])
-    if arrays.covariates is not None:
-        design.append(np.asarray(arrays.covariates, dtype=np.float64))
-    design = np.concatenate(design, axis=1)
-    x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    if design is not None:
+        x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
     rng = np.random.default_rng(random_state)
     n_comp = min(n_factors, min(x.shape) - 1)
     z = 0.1 * rng.standard_normal((x.shape[0], n_factors))
@@ -146,42 +144,40 @@ def varimax(loadings: np.ndarray, max_iter: int = 100, tol: float = 1e-8) -> np.
     return rot
 
 
-def init_state(arrays: ModelArrays, cfg: CaviConfig, n_factors: int, random_state: int) -> dict:
-    """First variational state (see docs/cavi.md, 'Initialisation'). Inside ``jax.enable_x64(True)``."""
-    z = pca_factors(arrays, n_factors, random_state, cfg.site_effects)
-    n, k = z.shape
-    views = []
-    for v in arrays.views:
+def _asjax(tree):
+    if isinstance(tree, dict):
+        return {k: _asjax(v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return tuple(_asjax(v) for v in tree)
+    return jnp.asarray(tree, dtype=jnp.float64)
+
+
+def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int) -> dict:
+    """First variational state. Inside ``jax.enable_x64(True)``."""
+    n, k = arrays.n_subjects, model.n_factors
+    design = np.concatenate([t.design(arrays) for t in model.views[0].terms], axis=1)
+    z = pca_factors(arrays, k, random_state, design)
+    z, q_factors = model.factors.cavi_init(z, random_state)
+    local_views, global_views = [], []
+    for vm, v in zip(model.views, arrays.views):
         d = v.n_features
         scale = _scale(v)
-        mask = np.asarray(v.mask, dtype=bool)
-        vs = {
-            "Ew": np.zeros((d, k)), "EWW": np.zeros((d, k, k)),
-            "alpha_a": np.ones(k), "alpha_b": np.full(k, np.mean(scale**2)),
-            "b_m": np.asarray(v.centre, dtype=np.float64).copy(),
-            "b_v": (0.1 * scale) ** 2,
-        }
-        if cfg.spike_and_slab:
-            vs.update(W_mu=np.zeros((d, k)), W_lam=np.ones((d, k)), W_logit=np.zeros((d, k)),
-                      W_v0=np.ones(k), theta_a=np.full(k, 1.0), theta_b=np.full(k, 1.0))
-        else:
-            vs.update(W_cov=np.zeros((d, k, k)), W_logdet=np.zeros(d))
-        if cfg.site_effects:
-            vs.update(u_m=np.zeros((arrays.n_sites, d)), u_v=np.full((arrays.n_sites, d), 1e-4),
-                      g_a=np.full(d, SITE_PREC_A0), g_b=0.1 * scale**2)
-        if cfg.covariates:
-            c = arrays.covariates.shape[1]
-            vs.update(B_m=np.zeros((c, d)), B_cov=np.zeros((d, c, c)))
-        if v.likelihood == "gaussian":
-            vs.update(tau_a=np.ones(d), tau_b=scale**2)
-        eta0 = np.asarray(v.centre)[None, :] + np.asarray(v.log_offset)[:, None]
-        if v.likelihood == "negative_binomial":
-            vs["log_phi"] = np.full(d, np.log(INITIAL_DISPERSION))
-        elif v.likelihood == "poisson":
-            vs["log_phi"] = np.full(d, np.log(POISSON_DISPERSION))
-        if v.likelihood in PG_LIKELIHOODS:
-            shift = vs["log_phi"][None, :] if "log_phi" in vs else 0.0
-            vs["c"] = np.abs(eta0 - shift) + np.zeros((n, d))
-        views.append({key: jnp.asarray(val, dtype=jnp.float64) for key, val in vs.items()})
-    return {"Z_m": jnp.asarray(z), "Z_S": jnp.asarray(np.broadcast_to(1e-2 * np.eye(k), (n, k, k)).copy()),
-            "views": tuple(views), "sweep": jnp.asarray(0, dtype=jnp.int32)}
+        vd = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": scale}
+        q_load = vm.loadings.conjugate().cavi_init(d, k, scale)
+        q_hyper = tuple(t.cavi_init(vd) for t in vm.terms)
+        # every term's coefficients start at their prior mean (the intercept at the empirical centre)
+        theta = np.concatenate([np.broadcast_to(np.asarray(t.cavi_prior(qh, vd)[0]), (t.n_columns(arrays), d))
+                                for t, qh in zip(vm.terms, q_hyper)], axis=0)
+        n_cols = theta.shape[0]
+        p0 = np.concatenate([np.broadcast_to(np.asarray(t.cavi_prior(qh, vd)[1]), (t.n_columns(arrays), d))
+                             for t, qh in zip(vm.terms, q_hyper)], axis=0).T          # (D, Q) prior precisions
+        q_terms = {"m": theta, "cov": np.zeros((d, n_cols, n_cols)), "logdet": np.zeros(d), "hyper": q_hyper,
+                   "P": p0[:, :, None] * np.eye(n_cols)[None], "h": p0 * theta.T}   # the prior's natural parameters
+        q_lik, q_local = vm.likelihood.conjugate_observation().cavi_init(
+            np.where(v.mask, v.y, 0.0), v.mask, vd["centre"], scale, np.asarray(v.log_offset, dtype=np.float64))
+        global_views.append({"loadings": q_load, "terms": q_terms, "lik": q_lik})
+        local_views.append(q_local)
+    z_s = np.broadcast_to(1e-2 * np.eye(k), (n, k, k)).copy()
+    return _asjax({"local": {"Z_m": z, "Z_S": z_s, "views": tuple(local_views)},
+                   "global": {"factors": q_factors, "views": tuple(global_views)}}) | {
+        "sweep": jnp.asarray(0, dtype=jnp.int32)}

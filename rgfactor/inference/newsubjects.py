@@ -6,7 +6,8 @@ is approximated by Laplace's method (Tierney & Kadane 1986): Newton iterations t
 
     log p(z_n) + sum_m sum_{d observed} log p(y^m_nd | eta^m_nd(z_n)),
 
-which is concave in z_n for every registered likelihood (Gaussian; Bernoulli-logit; Poisson and
+with log p(z_n) the factor prior's (in the reported parameterisation), which is concave in z_n for
+every registered likelihood (Gaussian; Bernoulli-logit; Poisson and
 negative binomial with log link and fixed dispersion), and covariance minus the inverse Hessian
 there. Views a subject lacks simply drop out of the sum, so a subject with radiomics only gets
 factors from radiomics only. The Hessian is block-diagonal across subjects, so its K x K blocks come
@@ -15,31 +16,25 @@ from K Hessian-vector products.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.likelihoods import get as get_likelihood
-from rgfactor.generative.model import linear_predictor
-from rgfactor.posterior.loglik import view_params
+from rgfactor.generative.model import Model
 
 
-def _log_joint(z: jax.Array, params: dict, data: dict, config: ModelConfig) -> jax.Array:
-    total = -0.5 * jnp.sum(z**2)
-    for view, likelihood, _ in config.views:
-        vd = data["views"][view]
-        lin, nuis = view_params(params, view)
-        eta = linear_predictor(view, lin, data, z)
-        lp = get_likelihood(likelihood).distribution(eta, nuis).log_prob(vd["y"])
-        total = total + jnp.sum(jnp.where(vd["mask"], lp, 0.0))
+def _log_joint(z: jax.Array, params: dict, data: dict, model: Model) -> jax.Array:
+    total = model.factors.log_density(z, data)
+    for view in model.view_names:
+        total = total + jnp.sum(model.log_likelihood(view, params, data, z))
     return total
 
 
-@partial(jax.jit, static_argnames=("config", "n_iter"))
-def laplace_factors(params: dict, data: dict, config: ModelConfig, n_iter: int = 30) -> tuple[jax.Array, jax.Array]:
+@partial(jax.jit, static_argnames=("model", "n_iter"))
+def laplace_factors(params: dict, data: dict, model: Model, n_iter: int = 30) -> tuple[jax.Array, jax.Array]:
     """Laplace approximation of p(z_n | y_n, globals) for every subject in ``data``.
 
     Returns
@@ -48,8 +43,8 @@ def laplace_factors(params: dict, data: dict, config: ModelConfig, n_iter: int =
     cov : (n_subjects, K, K) posterior covariances (the prior's identity for a subject with no data).
     """
     n = next(iter(data["views"].values()))["y"].shape[0]
-    k = config.n_factors
-    f = partial(_log_joint, params=params, data=data, config=config)
+    k = model.n_factors
+    f = partial(_log_joint, params=params, data=data, model=model)
     grad = jax.grad(f)
 
     def hess_blocks(z):
@@ -66,6 +61,28 @@ def laplace_factors(params: dict, data: dict, config: ModelConfig, n_iter: int =
     return z, 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
 
 
+@dataclass
+class NewSubjects:
+    """Laplace posterior of the factors of unseen subjects (see :func:`new_subject_posterior`).
+
+    arrays : the subjects' ModelArrays (training preprocessing applied); data : model arrays;
+    params : posterior-mean globals; mean : (subject, factor); cov : (subject, factor, factor).
+    """
+
+    arrays: object
+    data: dict
+    params: dict
+    mean: jax.Array
+    cov: jax.Array
+
+
+def new_subject_posterior(model: Model, params: dict, arrays, data: dict, hide: str | None = None) -> NewSubjects:
+    """Laplace posterior of the factors of ``arrays``' subjects given the globals ``params``, with
+    view ``hide`` (if given) left out of it."""
+    mean, cov = laplace_factors(params, data if hide is None else hide_view(data, hide), model)
+    return NewSubjects(arrays, data, params, mean, cov)
+
+
 def hide_view(data: dict, view: str) -> dict:
     """A copy of the model data in which ``view`` is fully masked (left out of every likelihood)."""
     vd = data["views"][view]
@@ -79,19 +96,19 @@ def laplace_draws(mean: jax.Array, cov: jax.Array, num_draws: int, random_state:
     return mean + jnp.einsum("nij,snj->sni", chol, eps)
 
 
-def predictive_mean(view: str, likelihood: str, params: dict, data: dict, mean: jax.Array, cov: jax.Array,
+def predictive_mean(model: Model, view: str, params: dict, data: dict, mean: jax.Array, cov: jax.Array,
                     num_draws: int = 200, random_state: int = 0, include_offset: bool = False) -> np.ndarray:
     """E[y^view | y_observed] for new subjects: the inverse link averaged over the Laplace posterior of z.
 
     Counts are per unit size factor unless ``include_offset``. Returns (n_subjects, n_features).
     """
     zs = laplace_draws(mean, cov, num_draws, random_state)
-    lin, nuis = view_params(params, view)
-    lik = get_likelihood(likelihood)
+    lin, nuis = model.view_params(view, params)
+    lik = model.view(view).likelihood
     pred_data = data
     if not include_offset:
         views = dict(data["views"])
         views[view] = {**views[view], "log_offset": jnp.zeros_like(views[view]["log_offset"])}
         pred_data = {**data, "views": views}
-    mu = jax.vmap(lambda z: lik.mean(linear_predictor(view, lin, pred_data, z), nuis))(zs)
+    mu = jax.vmap(lambda z: lik.mean(model.linear_predictor(view, lin, pred_data, z), nuis))(zs)
     return np.asarray(mu.mean(0))

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import jax
 import numpy as np
-from numpyro.handlers import reparam
 from numpyro.infer import MCMC, NUTS
-from numpyro.infer.reparam import LocScaleReparam
 
 from rgfactor.inference.init import init_strategy
 
@@ -26,26 +24,20 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
              progress: bool = False) -> NutsResult:
     """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
 
-    Chains run in parallel when there are at least ``num_chains`` JAX devices, else sequentially.
-    Loadings ``W_<view>`` are sampled non-centred (W = scale * W_decentered, LocScaleReparam), which
-    removes the funnel between the ARD precisions and the loadings; their initial values are the
-    PCA loadings rescaled by their initial ARD precision. Draws are returned unaligned; the posterior layer aligns them.
+    ``model`` is the model's NUTS program (:meth:`Model.program` with engine 'nuts': the components
+    choose their parameterisation there) and ``init_values`` are on its sampled sites
+    (:meth:`Model.init_values`). Chains run in parallel when there are at least ``num_chains`` JAX
+    devices, else sequentially. Draws (sampled and deterministic sites) are returned unaligned; the
+    posterior layer keeps the reported ones and aligns them.
     """
     init = {k: np.asarray(v) for k, v in init_values.items()}
-    wnames = [k for k in init if k.startswith("W_")]
-    for name in wnames:
-        init[f"{name}_decentered"] = init.pop(name)
-        # decentered = W * sqrt(alpha): the PCA loadings on the unit scale of their ARD prior
-        init[f"{name}_decentered"] = init[f"{name}_decentered"] * np.sqrt(init[f"alpha_{name[2:]}"])
-    model = reparam(model, config={name: LocScaleReparam(0.0) for name in wnames})
     kernel = NUTS(model, init_strategy=init_strategy(init),
                   target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method=method, progress_bar=progress)
     mcmc.run(jax.random.PRNGKey(random_state), data, extra_fields=("diverging", "num_steps", "adapt_state.step_size"))
-    draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()
-             if not k.endswith("_decentered")}
+    draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {"diverging": np.asarray(extra["diverging"]), "n_steps": np.asarray(extra["num_steps"]),
              "step_size": np.asarray(extra["adapt_state.step_size"])}

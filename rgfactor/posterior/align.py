@@ -12,7 +12,9 @@ re-labelling of Stephens 2000, JRSS-B 62:795):
    Hungarian algorithm (scipy.optimize.linear_sum_assignment) on |similarity| gives the permutation,
    the sign of the matched similarity the flip.
 4. Repeat 2-3 until no draw changes labelling (at most ``max_iter`` rounds).
-Factor-indexed variables (last axis = factor) are then permuted; Z and W are also flipped.
+Variables whose declared role is factor-indexed (last axis = factor) are then permuted, and those
+that are signed (Z, the loadings, any factor -> outcome coefficient) are also flipped
+(:class:`rgfactor.generative.variables.Role`): nothing is recognised by its name.
 
 Optionally (:func:`rotate_draws`, used for NUTS) each draw is then rotated to the reference by
 orthogonal Procrustes (Schoenemann 1966; scipy.linalg.orthogonal_procrustes), Z -> Z R and
@@ -34,29 +36,30 @@ import numpy as np
 from scipy.linalg import orthogonal_procrustes
 from scipy.optimize import linear_sum_assignment
 
-SIGNED_PREFIXES = ("Z", "W_")
-FACTOR_PREFIXES = ("Z", "W_", "alpha_", "lambda_")
+def _rotatable(draws: dict, roles: dict) -> list[str]:
+    """Z first, then the other rotatable variables (the loadings) in name order."""
+    return ["Z"] + sorted(k for k in draws if k != "Z" and roles[k].rotatable)
 
 
-def factor_variables(draws: dict) -> list[str]:
-    return [k for k in draws if k == "Z" or k.startswith(FACTOR_PREFIXES[1:])]
-
-
-def _stack(draws: dict) -> np.ndarray:
-    names = ["Z"] + sorted(k for k in draws if k.startswith("W_"))
+def _stack(draws: dict, roles: dict) -> np.ndarray:
+    names = _rotatable(draws, roles)
     c, s = draws["Z"].shape[:2]
     k = draws["Z"].shape[-1]
     return np.concatenate([draws[n].reshape(c, s, -1, k) for n in names], axis=2)
 
 
-def apply_labelling(draws: dict, perm: np.ndarray, sign: np.ndarray) -> dict:
-    """Relabel factors: ``perm`` (chain, draw, K) gives, for each new factor, the old one; ``sign`` flips."""
+def apply_labelling(draws: dict, perm: np.ndarray, sign: np.ndarray, roles: dict) -> dict:
+    """Relabel factors: ``perm`` (chain, draw, K) gives, for each new factor, the old one; ``sign`` flips.
+
+    ``roles``: name -> Variable (or anything with ``factor_indexed``/``signed``) for every draw name.
+    """
     out = dict(draws)
-    for name in factor_variables(draws):
-        x = draws[name]
+    for name, x in draws.items():
+        if not roles[name].factor_indexed:
+            continue
         idx = np.broadcast_to(perm.reshape(perm.shape[:2] + (1,) * (x.ndim - 3) + perm.shape[-1:]), x.shape)
         y = np.take_along_axis(x, idx, axis=-1)
-        if name == "Z" or name.startswith("W_"):
+        if roles[name].signed:
             y = y * sign.reshape(sign.shape[:2] + (1,) * (x.ndim - 3) + sign.shape[-1:])
         out[name] = y
     return out
@@ -70,19 +73,20 @@ def _group_penalty(groups, k: int) -> np.ndarray:
     return np.where(g[:, None] == g[None, :], 0.0, 1e6)
 
 
-def align_draws(draws: dict, max_iter: int = 10, groups=None) -> tuple[dict, dict]:
+def align_draws(draws: dict, roles: dict, max_iter: int = 10, groups=None) -> tuple[dict, dict]:
     """Align the factor labelling of all draws to a common reference (see module docstring).
 
     Parameters
     ----------
-    draws : dict name -> (chain, draw, ...) arrays containing 'Z' and 'W_<view>'.
+    draws : dict name -> (chain, draw, ...) arrays containing 'Z' and the loadings.
+    roles : name -> declared Variable of every draw (:meth:`Model.variables`).
     groups : optional (K,) group label per factor; a factor is only matched within its group.
 
     Returns
     -------
     aligned draws, and info {'n_relabelled': draws whose labelling changed, 'n_iter': rounds}.
     """
-    m = _stack(draws)
+    m = _stack(draws, roles)
     c, s, _, k = m.shape
     norm = m / np.maximum(np.linalg.norm(m, axis=2, keepdims=True), 1e-12)
     perm = np.broadcast_to(np.arange(k), (c, s, k)).copy()
@@ -108,10 +112,10 @@ def align_draws(draws: dict, max_iter: int = 10, groups=None) -> tuple[dict, dic
             break
     identity = np.arange(k)
     info = {"n_relabelled": int(((perm != identity).any(-1) | (sign < 0).any(-1)).sum()), "n_iter": it + 1}
-    return apply_labelling(draws, perm, sign), info
+    return apply_labelling(draws, perm, sign, roles), info
 
 
-def canonical_order(draws: dict, importance: np.ndarray, n_top: int = 10,
+def canonical_order(draws: dict, importance: np.ndarray, roles: dict, n_top: int = 10,
                     groups=None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Order factors by ``importance`` (descending) and sign them so that the sum of the ``n_top``
     largest-|w| posterior-mean loadings (all views stacked) is positive (ARCHITECTURE.md, Names).
@@ -124,17 +128,18 @@ def canonical_order(draws: dict, importance: np.ndarray, n_top: int = 10,
         order = np.argsort(-np.asarray(importance), kind="stable")
     else:  # lexicographic: group label first, then importance descending
         order = np.lexsort((-np.asarray(importance), np.asarray(groups)))
-    w = np.concatenate([draws[n].mean(axis=(0, 1)) for n in sorted(draws) if n.startswith("W_")], axis=0)[:, order]
+    w = np.concatenate([draws[n].mean(axis=(0, 1)) for n in _rotatable(draws, roles)[1:]], axis=0)[:, order]
     sign = np.ones(k)
     for j in range(k):
         top = np.argsort(-np.abs(w[:, j]))[: min(n_top, w.shape[0])]
         sign[j] = -1.0 if w[top, j].sum() < 0 else 1.0
     c, s = draws["Z"].shape[:2]
-    out = apply_labelling(draws, np.broadcast_to(order, (c, s, k)).copy(), np.broadcast_to(sign, (c, s, k)).copy())
+    out = apply_labelling(draws, np.broadcast_to(order, (c, s, k)).copy(), np.broadcast_to(sign, (c, s, k)).copy(),
+                          roles)
     return out, order, sign
 
 
-def rotate_draws(draws: dict, max_iter: int = 20, tol: float = 1e-6, groups=None) -> tuple[dict, dict]:
+def rotate_draws(draws: dict, roles: dict, max_iter: int = 20, tol: float = 1e-6, groups=None) -> tuple[dict, dict]:
     """Rotate each draw's Z and W_<view> to the common reference by orthogonal Procrustes.
 
     Run after :func:`align_draws`. With ``groups`` the rotation is block-diagonal (one orthogonal
@@ -145,14 +150,14 @@ def rotate_draws(draws: dict, max_iter: int = 20, tol: float = 1e-6, groups=None
         out, n_iter = dict(draws), 0
         for g in np.unique(groups):
             idx = np.flatnonzero(np.asarray(groups) == g)
-            sub = {n: draws[n][..., idx] for n in draws if n == "Z" or n.startswith("W_")}
-            rot, info = rotate_draws(sub, max_iter, tol)
+            sub = {n: draws[n][..., idx] for n in _rotatable(draws, roles)}
+            rot, info = rotate_draws(sub, roles, max_iter, tol)
             for n, v in rot.items():
                 out[n] = out[n].copy()
                 out[n][..., idx] = v
             n_iter = max(n_iter, info["n_iter"])
         return out, {"n_iter": n_iter}
-    m = _stack(draws)
+    m = _stack(draws, roles)
     c, s, r, k = m.shape
     flat = m.reshape(c * s, r, k)
     ref = flat.mean(0)
@@ -166,7 +171,6 @@ def rotate_draws(draws: dict, max_iter: int = 20, tol: float = 1e-6, groups=None
             break
     rots = rots.reshape(c, s, k, k)
     out = dict(draws)
-    for name in draws:
-        if name == "Z" or name.startswith("W_"):
-            out[name] = np.einsum("cs...k,cskj->cs...j", draws[name], rots)
+    for name in _rotatable(draws, roles):
+        out[name] = np.einsum("cs...k,cskj->cs...j", draws[name], rots)
     return out, {"n_iter": it + 1}

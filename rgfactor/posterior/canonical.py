@@ -27,30 +27,28 @@ import xarray as xr
 COMPONENT = "component"
 
 
-def latent_noise(idata, view: str, likelihood: str) -> np.ndarray:
-    """Observation-level latent variance psi_d of ``view``: (chain, draw, n_features) for Gaussian
-    views (sigma_d^2 per draw), else (n_features,) at the posterior mean, averaged over observed subjects."""
+def latent_noise(idata, model, view: str) -> np.ndarray:
+    """Observation-level latent variance psi_d of ``view``: (chain, draw, n_features) when the
+    likelihood's latent variance does not depend on eta (Gaussian: sigma_d^2 per draw), else
+    (n_features,) at the posterior mean, averaged over observed subjects."""
     import jax.numpy as jnp
 
-    from rgfactor.generative.likelihoods import get as get_likelihood
-
-    from rgfactor.generative.model import linear_predictor
-    from rgfactor.posterior.loglik import view_params
-
     post = idata.posterior
-    if likelihood == "gaussian":
-        return np.asarray(post[f"sigma_{view}"]) ** 2
-    means = {k: jnp.asarray(post[k].mean(("chain", "draw"))) for k in post.data_vars
-             if k == "Z" or k.endswith(f"_{view}")}
-    lin, nuis = view_params(means, view)
+    lik = model.view(view).likelihood
+    if not lik.variance_depends_on_eta:   # per draw
+        nuis = lik.params(view, {k: np.asarray(post[k]) for k in model.view_inputs(view) if k in post})
+        shape = np.broadcast_shapes(*(np.shape(v) for v in nuis.values()))
+        return np.asarray(lik.latent_variance(jnp.zeros(shape), nuis))
+    means = {k: jnp.asarray(post[k].mean(("chain", "draw"))) for k in model.view_inputs(view)}
+    lin, nuis = model.view_params(view, means)
     const = idata.constant_data
     data = {"views": {view: {"log_offset": jnp.asarray(const[f"log_offset_{view}"])}}}
     if "site_code" in const:
         data["site"] = jnp.asarray(const["site_code"])
     if "covariates" in const:
         data["covariates"] = jnp.asarray(const["covariates"])
-    eta = linear_predictor(view, lin, data, means["Z"])
-    lv = np.asarray(get_likelihood(likelihood).latent_variance(eta, nuis))
+    eta = model.linear_predictor(view, lin, data, means["Z"])
+    lv = np.asarray(lik.latent_variance(eta, nuis))
     mask = ~np.isnan(np.asarray(idata.observed_data[view]))
     return (lv * mask).sum(0) / np.maximum(mask.sum(0), 1)
 
@@ -85,22 +83,24 @@ def canonical_correlations_from_loadings(w1: np.ndarray, w2: np.ndarray, psi1: n
     return np.sqrt(np.clip(ev, 0.0, 1.0))[..., ::-1]
 
 
-def canonical_correlations(idata, config, view1: str, view2: str) -> xr.DataArray:
+def canonical_correlations(idata, model, view1: str, view2: str) -> xr.DataArray:
     """Posterior of the canonical correlations between ``view1`` and ``view2``,
-    dims (chain, draw, component), components ordered by decreasing correlation per draw."""
+    dims (chain, draw, component), components ordered by decreasing correlation per draw.
+    ``model``: the fit's :class:`rgfactor.generative.model.Model`."""
     for v in (view1, view2):
-        if v not in config.view_names:
+        if v not in model.view_names:
             from rgfactor.errors import DataError
 
-            raise DataError(f"unknown view '{v}'; the model has views {list(config.view_names)}.")
-    k = config.n_factors
-    a1 = config.activity_of(view1)
-    a2 = config.activity_of(view2)
-    shared = np.arange(k) if a1 is None else np.flatnonzero((a1 > 0) & (a2 > 0))
+            raise DataError(f"unknown view '{v}'; the model has views {list(model.view_names)}.")
+    k = model.n_factors
+    a1, a2 = (model.view(v).loadings.activity for v in (view1, view2))
+    a1 = np.ones(k) if a1 is None else np.asarray(a1)
+    a2 = np.ones(k) if a2 is None else np.asarray(a2)
+    shared = np.flatnonzero((a1 > 0) & (a2 > 0))
     post = idata.posterior
     w1, w2 = np.asarray(post[f"W_{view1}"]), np.asarray(post[f"W_{view2}"])
-    psi1 = latent_noise(idata, view1, config.likelihood(view1))
-    psi2 = latent_noise(idata, view2, config.likelihood(view2))
+    psi1 = latent_noise(idata, model, view1)
+    psi2 = latent_noise(idata, model, view2)
     rho = canonical_correlations_from_loadings(w1, w2, psi1, psi2, shared)
     return xr.DataArray(rho, dims=["chain", "draw", COMPONENT],
                         coords={"chain": post.chain.values, "draw": post.draw.values,

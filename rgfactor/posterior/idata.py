@@ -7,60 +7,28 @@ import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.dims import COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
-from rgfactor.generative.config import ModelConfig
+from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
 from rgfactor.posterior.loglik import subject_log_likelihood
 from rgfactor.posterior.variance import variance_explained
 
-# sampled helper variables that are not part of the reported posterior (documented in docs/models/gfa.md)
-DROPPED_PREFIXES = ("site_raw_", "lambda_", "ppls_B", "ppls_C_")
 
-
-def variable_dims(name: str) -> list[str]:
-    """Dims (after chain, draw) of a posterior variable, from its name."""
-    if name == "Z":
-        return [SUBJECT, FACTOR]
-    prefix, _, view = name.partition("_")
-    if name.startswith("site_effect_"):
-        return [SITE, feature_dim(name[len("site_effect_"):])]
-    if name.startswith("site_sd_"):
-        return [feature_dim(name[len("site_sd_"):])]
-    if prefix == "W":
-        return [feature_dim(view), FACTOR]
-    if prefix == "alpha":
-        return [FACTOR]
-    if prefix == "beta":
-        return [COVARIATE, feature_dim(view)]
-    if prefix in ("intercept", "sigma", "dispersion"):
-        return [feature_dim(view)]
-    return []
-
-
-def postprocess_draws(draws: dict) -> dict:
-    """Derive reported variables (site_effect = site_raw * site_sd) and drop sampler-only helpers."""
+def postprocess_draws(draws: dict, model: Model) -> dict:
+    """Reported variables derived from the sampled ones (site_effect = site_raw * site_sd, PPLS W, ...)
+    and the sampler-only helpers dropped, both by the components' declarations."""
     out = {k: np.asarray(v, dtype=float) for k, v in draws.items()}
-    for k in list(out):
-        if k.startswith("site_raw_"):
-            view = k[len("site_raw_"):]
-            if f"site_effect_{view}" not in out:
-                out[f"site_effect_{view}"] = out[k] * out[f"site_sd_{view}"][:, :, None, :]
-        if k.startswith("ppls_C_"):  # PPLS response view: effective loadings on [T, H_std]
-            view = k[len("ppls_C_"):]
-            c, b, sh = out[k], out["ppls_B"][:, :, None, :], out["ppls_sigma_h"][:, :, None, None]
-            if f"W_{view}" not in out:  # SVI guides do not return deterministic sites
-                out[f"W_{view}"] = np.concatenate([c * b, c * sh], axis=-1)
-            if out[f"alpha_{view}"].shape[-1] == c.shape[-1]:  # ARD of C acts on both blocks of W
-                out[f"alpha_{view}"] = np.concatenate([out[f"alpha_{view}"]] * 2, axis=-1)
-    return {k: v for k, v in out.items() if not k.startswith(DROPPED_PREFIXES)}
+    return model.reported(model.derive(out))
 
 
-def factor_groups(config: ModelConfig) -> np.ndarray | None:
-    """(K,) group label per factor from the activity pattern (None for GFA): factors with identical
-    patterns share a label; labels are numbered by decreasing number of active views, so the shared
-    factors get 0 (then view-specific ones in view order)."""
-    if config.activity is None:
+def factor_groups(model: Model) -> np.ndarray | None:
+    """(K,) group label per factor from the views' activity patterns (None for GFA): factors with
+    identical patterns share a label; labels are numbered by decreasing number of active views, so
+    the shared factors get 0 (then view-specific ones in view order)."""
+    acts = [v.loadings.activity for v in model.views]
+    if all(a is None for a in acts):
         return None
-    act = np.array([a for _, a in config.activity]).T  # (K, n_views)
+    k = model.n_factors
+    act = np.array([np.ones(k, dtype=int) if a is None else np.asarray(a, dtype=int) for a in acts]).T  # (K, views)
     patterns = sorted({tuple(r) for r in act}, key=lambda p: (-sum(p), [-x for x in p]))
     return np.array([patterns.index(tuple(r)) for r in act])
 
@@ -69,7 +37,7 @@ def posterior_means(draws: dict) -> dict:
     return {k: v.mean(axis=(0, 1)) for k, v in draws.items()}
 
 
-def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: ModelConfig, *,
+def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Model, *,
                     sample_stats: dict | None = None, rotate: bool = False) -> tuple[az.InferenceData, dict]:
     """Aligned, ordered posterior as InferenceData, plus a summary dict.
 
@@ -86,22 +54,19 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
         (log size factors per view, site codes, standardised covariates), sample_stats when given.
     info : {'alignment': ..., 'variance_explained': (n_views, K), 'variance_explained_total': (n_views,)}.
     """
-    draws = postprocess_draws(raw_draws)
-    for view in config.view_names:  # structured models: the sampled W of an inactive factor is not used
-        act = config.activity_of(view)
-        if act is not None:
-            draws[f"W_{view}"] = draws[f"W_{view}"] * act
-    groups = factor_groups(config)
-    draws, align_info = align_draws(draws, groups=groups)
+    draws = postprocess_draws(raw_draws, model)
+    roles = model.variables()
+    groups = factor_groups(model)
+    draws, align_info = align_draws(draws, roles, groups=groups)
     if rotate:
-        draws, rot_info = rotate_draws(draws, groups=groups)
+        draws, rot_info = rotate_draws(draws, roles, groups=groups)
         align_info["rotation_iter"] = rot_info["n_iter"]
-    ve, _ = variance_explained(posterior_means(draws), data, config)
-    draws, order, _ = canonical_order(draws, ve.sum(axis=0), groups=groups)
-    ve, ve_total = variance_explained(posterior_means(draws), data, config)
-    loglik = subject_log_likelihood(draws, data, config)
+    ve, _ = variance_explained(posterior_means(draws), data, model)
+    draws, order, _ = canonical_order(draws, ve.sum(axis=0), roles, groups=groups)
+    ve, ve_total = variance_explained(posterior_means(draws), data, model)
+    loglik = subject_log_likelihood(draws, data, model)
 
-    k = config.n_factors
+    k = model.n_factors
     coords = {SUBJECT: list(arrays.subjects), FACTOR: factor_labels(k)}
     for v in arrays.views:
         coords[feature_dim(v.name)] = list(v.features)
@@ -109,7 +74,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, config: Mo
         coords[SITE] = list(arrays.sites)
     if arrays.covariate_names:
         coords[COVARIATE] = list(arrays.covariate_names)
-    dims = {name: variable_dims(name) for name in draws}
+    dims = {name: list(roles[name].dims) for name in draws}
     observed = {v.name: np.where(v.mask, v.y, np.nan) for v in arrays.views}
     constant = {f"log_offset_{v.name}": v.log_offset for v in arrays.views}
     for v in arrays.views:

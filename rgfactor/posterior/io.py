@@ -79,22 +79,21 @@ def save_fit(model, path) -> None:
     atomic_directory(path, lambda tmp: write_fit(model, tmp))
 
 
-def load(path):
-    """Load a fit written by ``model.save(path)``; returns the fitted estimator."""
-    from rgfactor import estimators
-
+def read_fit(path) -> tuple[dict, az.InferenceData]:
+    """(model.json contents, InferenceData loaded into memory) of a fit written by :func:`save_fit`."""
     path = Path(path)
     try:
         meta = json.loads((path / "model.json").read_text())
     except FileNotFoundError:
         raise RGFactorError(f"no fitted model at '{path}' (model.json missing).") from None
-    cls = getattr(estimators, meta["class"], None)
-    if cls is None:
-        raise RGFactorError(f"'{path}' holds an unknown model class '{meta['class']}'.")
-    model = cls(**meta["params"])
     idata = az.from_netcdf(str(path / "posterior.nc"))
     for g in idata.groups():
         getattr(idata, g).load()
+    return meta, idata
+
+
+def restore(model, meta: dict, idata: az.InferenceData):
+    """Set the fitted attributes of an estimator ``model`` from a fit's metadata and posterior."""
     model.idata_ = idata
     model.config_ = config_from_dict(meta["config"])
     model.preprocessing_ = Preprocessing.from_dict(meta["preprocessing"])

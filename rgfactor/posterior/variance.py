@@ -19,13 +19,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.likelihoods import get as get_likelihood
-from rgfactor.generative.model import linear_predictor
-from rgfactor.posterior.loglik import view_params
+from rgfactor.generative.model import Model
 
 
-def variance_explained(means: dict, data: dict, config: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarray, np.ndarray]:
     """R2 per (view, factor) and per view for all factors together.
 
     Parameters
@@ -40,13 +37,15 @@ def variance_explained(means: dict, data: dict, config: ModelConfig) -> tuple[np
     """
     z = jnp.asarray(means["Z"])
     per_factor, total = [], []
-    for view, likelihood, _ in config.views:
+    for view in model.view_names:
+        vm = model.view(view)
         vd = data["views"][view]
         m = np.asarray(vd["mask"])
-        lin, nuis = view_params({k: jnp.asarray(v) for k, v in means.items()}, view)
-        eta = np.asarray(linear_predictor(view, lin, data, z))
-        f_all = eta - np.asarray(lin[f"intercept_{view}"]) - np.asarray(vd["log_offset"])[:, None]
-        v_obs = np.asarray(get_likelihood(likelihood).latent_variance(jnp.asarray(eta), nuis))
+        lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()})
+        eta = np.asarray(model.linear_predictor(view, lin, data, z))
+        baseline = sum(np.asarray(t.contribution(view, lin, data)) for t in vm.terms if t.baseline)
+        f_all = eta - baseline - np.asarray(vd["log_offset"])[:, None]
+        v_obs = np.asarray(vm.likelihood.latent_variance(jnp.asarray(eta), nuis))
 
         def ss(x, m=m):
             cnt = np.maximum(m.sum(0), 1)
@@ -56,6 +55,6 @@ def variance_explained(means: dict, data: dict, config: ModelConfig) -> tuple[np
         den = ss(f_all) + float((v_obs * m).sum())
         w = np.asarray(means[f"W_{view}"])
         zn = np.asarray(z)
-        per_factor.append([ss(np.outer(zn[:, k], w[:, k])) / den for k in range(config.n_factors)])
+        per_factor.append([ss(np.outer(zn[:, k], w[:, k])) / den for k in range(model.n_factors)])
         total.append(ss(zn @ w.T) / den)
     return np.clip(np.array(per_factor), 0.0, 1.0), np.clip(np.array(total), 0.0, 1.0)
