@@ -73,10 +73,14 @@ def main() -> None:
     parser.add_argument("--components", type=int, nargs="*", help="numbers of components to run")
     parser.add_argument("--cv", type=int, nargs="*", help="choose n_components among these by 3-fold subject CV "
                         "on the train patients (rgfactor.model_selection); writes breast_pam50_cv.{csv,md}")
+    parser.add_argument("--method", choices=["auto", "cavi", "svi", "nuts"], help="override the spec's engine")
+    parser.add_argument("--tag", default="", help="suffix of the result files (e.g. _cavi)")
     args = parser.parse_args()
     spec = ModelSpec.from_toml(ROOT / "models" / "breast_tcga_ppls.toml")
     if args.quick:
         spec = spec.with_quick()
+    if args.method:
+        spec.inference["method"] = args.method
     path = spec.data_path(ROOT)
     train, train_lab = breast_tcga(path, split="train")
     test, test_lab = breast_tcga(path, split="test")
@@ -119,11 +123,12 @@ def main() -> None:
     res = pd.DataFrame(rows)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    stem = "breast_pam50_quick" if args.quick else "breast_pam50"
+    stem = ("breast_pam50_quick" if args.quick else "breast_pam50") + args.tag
     res.to_csv(out / f"{stem}.csv", index=False)
     md = [f"# PAM50 on 70 TCGA breast test patients (train 150){' — quick settings' if args.quick else ''}", "",
           f"PPLS: {spec.model}, inference {spec.inference}, seed {spec.seed}; "
-          f"SVI converged (last fit): {model.diagnostics_.get('converged')}. Test patients have no protein view.", "",
+          f"engine {model.diagnostics_['method']}, converged (last fit): {model.diagnostics_.get('converged')}. "
+          "Test patients have no protein view.", "",
           "n_components is chosen by 3-fold subject CV on the train patients only (`--cv`, "
           "breast_pam50_cv.md), never by test accuracy; other values are shown for reference.", "",
           "| method | features | components | test accuracy | fit (s) |", "|---|---|---|---|---|"]

@@ -94,19 +94,21 @@ def recovery(z_true, z_hat):
 
 
 def run_cavi(arrays, k, seed, sparsity):
-    """sparsity 'spike_and_slab' / 'ard': fit_cavi; 'svi': fit_svi_natural (ARD, batches of N/4)."""
+    """sparsity 'spike_and_slab' / 'ard': fit_cavi; 'svi': fit_cavi_stochastic (ARD, batches of N/4)."""
     import time
     import warnings
 
+    from rgfactor.generative.model import config_from_arrays, describe
     from rgfactor.inference.cavi import fit_cavi
-    from rgfactor.inference.cavi_svi import fit_svi_natural
+    from rgfactor.inference.cavi_stochastic import fit_cavi_stochastic
 
+    model = describe(config_from_arrays(arrays, k, sparsity="ard" if sparsity == "svi" else sparsity))
     if sparsity == "svi":
         batch = arrays.n_subjects // 4
-        fit = lambda **kw: fit_svi_natural(arrays, k, batch_size=batch, n_epochs=kw.pop("max_iter", 100),  # noqa: E731
-                                           **kw)
+        fit = lambda **kw: fit_cavi_stochastic(model, arrays, batch_size=batch,  # noqa: E731
+                                               n_epochs=kw.pop("max_iter", 100), **kw)
     else:
-        fit = lambda **kw: fit_cavi(arrays, k, sparsity=sparsity, **kw)  # noqa: E731
+        fit = lambda **kw: fit_cavi(model, arrays, **kw)  # noqa: E731
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit(max_iter=2, num_draws=1)   # compile outside the timing

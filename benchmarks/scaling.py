@@ -33,24 +33,27 @@ def one_run(n: int, mode: str, sweeps: int, seed: int) -> dict:
     sys.path.insert(0, str(HERE))
     from perf_vs_mofapy2 import recovery, simulate_s1
 
+    from rgfactor.generative.model import config_from_arrays, describe
     from rgfactor.inference.cavi import fit_cavi
-    from rgfactor.inference.cavi_svi import fit_svi_natural
+    from rgfactor.inference.cavi_stochastic import fit_cavi_stochastic
 
     arrays, _, _, z = simulate_s1("gaussian", n, DIMS, K, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if mode == "cavi":
-            fit_cavi(arrays, K, sparsity="ard", max_iter=2, tol=0.0, num_draws=2)  # compile
+            model = describe(config_from_arrays(arrays, K, sparsity="ard"))
+            fit_cavi(model, arrays, max_iter=2, tol=0.0, num_draws=2)  # compile
             timings = []
             for n_sweeps in (10, 10 + sweeps):  # the difference removes per-fit costs (PCA start, draws)
                 t0, c0 = time.perf_counter(), time.process_time()
-                res = fit_cavi(arrays, K, sparsity="ard", max_iter=n_sweeps, tol=0.0, num_draws=2)
+                res = fit_cavi(model, arrays, max_iter=n_sweeps, tol=0.0, num_draws=2)
                 timings.append((time.perf_counter() - t0, time.process_time() - c0))
             wall, cpu = timings[1][0] - timings[0][0], timings[1][1] - timings[0][1]
             steps = sweeps
         else:  # stochastic natural-gradient VI, one epoch of minibatches of 1000 subjects
             t0, c0 = time.perf_counter(), time.process_time()
-            res = fit_svi_natural(arrays, K, batch_size=1000, n_epochs=sweeps, tol=0.0, num_draws=2)
+            res = fit_cavi_stochastic(describe(config_from_arrays(arrays, K, sparsity="ard")), arrays, batch_size=1000,
+                                      n_epochs=sweeps, tol=0.0, num_draws=2)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps = sweeps * -(-n // 1000)
     rec = recovery(z, res.moments["Z"])

@@ -11,7 +11,6 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rgfactor.errors import RGFactorError
@@ -61,7 +60,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     from rgfactor import estimators
     from rgfactor.sources import PATHLESS, load_source
     from rgfactor.posterior.io import atomic_directory, versions, write_fit, write_json_safe
-    from rgfactor.report import write_report, write_table
+    from rgfactor.report import write_report
     from rgfactor.spec import ModelSpec
 
     spec_path = Path(spec_path) if spec_path else _default_spec()

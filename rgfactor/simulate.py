@@ -20,7 +20,7 @@ from numpyro import handlers
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.model import Model, describe, model_data
+from rgfactor.generative.model import Model, describe
 
 DEFAULT_VIEWS = {"rna": ("negative_binomial", 200), "radiomics": ("gaussian", 100), "mutations": ("bernoulli", 40)}
 # loading scale per likelihood: enough signal on the link scale without absurd counts
@@ -102,7 +102,7 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
               fraction_nonzero: float = 0.3, activity: np.ndarray | None = None,
               factor_scales: np.ndarray | None = None, missing_entries: float = 0.02, missing_views: float = 0.1,
               size_factor_sd: float = 0.3, noise_sd: float = 1.0, dispersion: float = 5.0,
-              random_state: int = 0) -> tuple[MultiViewData, dict]:
+              values: dict | None = None, random_state: int = 0) -> tuple[MultiViewData, dict]:
     """Simulate a cohort from the GFA model (PCCA with an ``activity`` pattern) with known parameters.
 
     Parameters
@@ -123,6 +123,8 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
     missing_views : fraction of subjects missing each view other than the first (whole view).
     size_factor_sd : sd of the log size factors of count views (mean 0).
     noise_sd : Gaussian noise sd; dispersion : NB dispersion phi (variance mu + mu^2 / phi).
+    values : extra values of the model's sampled sites (e.g. the nuisance of a likelihood you
+        registered: ``{"df_x": 3.0}``); sites neither chosen here nor given are drawn from their prior.
     random_state : seed of the parameters, the observations and the missingness.
 
     Returns
@@ -135,6 +137,7 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
     """
     rng = np.random.default_rng(random_state)
     views = dict(views or DEFAULT_VIEWS)
+    values_given = dict(values or {})
     names = list(views)
     subjects = [f"subject{i:04d}" for i in range(n_subjects)]
     z = rng.normal(size=(n_subjects, n_factors))
@@ -146,7 +149,7 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
              "intercept": {}, "site_effect": {}, "beta": {}, "log_size_factor": {}, "features": {}}
     values = {"Z": z}
     for m, (name, (lik, d)) in enumerate(views.items()):
-        s = LOADING_SCALE[lik]
+        s = LOADING_SCALE.get(lik, 1.0)
         w = rng.normal(0.0, s, size=(d, n_factors)) * (rng.random((d, n_factors)) < fraction_nonzero) * act[m]
         for k in np.flatnonzero(act[m]):  # each active factor loads on at least 3 features
             if np.count_nonzero(w[:, k]) < 3:
@@ -159,11 +162,13 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
         log_sf = rng.normal(0.0, size_factor_sd, size=n_subjects) if lik in ("negative_binomial", "poisson") \
             else np.zeros(n_subjects)
         values.update({f"W_{name}": w, f"alpha_{name}": np.ones(n_factors), f"intercept_{name}": b,
-                       f"sigma_{name}": np.full(d, noise_sd), f"dispersion_{name}": np.full(d, dispersion),
+                       f"sigma_{name}": np.full(d, noise_sd), f"tau_{name}": np.full(d, noise_sd**-2.0),
+                       f"dispersion_{name}": np.full(d, dispersion),
                        f"site_sd_{name}": np.ones(d), f"site_raw_{name}": u, f"beta_{name}": beta})
         truth["W"][name], truth["intercept"][name], truth["site_effect"][name] = w, b, u
         truth["beta"][name], truth["log_size_factor"][name] = beta, log_sf
         truth["features"][name] = [f"{name}_{j}" for j in range(d)]
+    values.update(values_given)
     config = ModelConfig(views=tuple((n, views[n][0], views[n][1]) for n in names), n_factors=n_factors,
                          site_effects=n_sites > 0, n_sites=n_sites if n_sites > 0 else 0, n_covariates=n_covariates)
     ys = sample_views(describe(config), values, n_subjects, log_offsets=truth["log_size_factor"],
@@ -203,8 +208,8 @@ def ppls(n_subjects: int = 300, n_components: int = 2, *, n_predictors: int = 12
                          activity=(("x", (1,) * j + (0,) * j), ("y", (1,) * (2 * j))), response_views=("y",))
     values = {"Z": np.c_[t, h_std], "ppls_B": bb, "ppls_sigma_h": np.asarray(sigma_h),
               "W_x": np.c_[p, np.zeros_like(p)], "alpha_x": np.ones(2 * j), "intercept_x": np.zeros(n_predictors),
-              "sigma_x": np.full(n_predictors, noise_sd), "ppls_C_y": c, "alpha_y": np.ones(j),
-              "intercept_y": np.zeros(q), "sigma_y": np.full(q, response_noise_sd)}
+              "tau_x": np.full(n_predictors, noise_sd**-2.0), "ppls_C_y": c, "alpha_y": np.ones(j),
+              "intercept_y": np.zeros(q), "tau_y": np.full(q, response_noise_sd**-2.0)}
     ys = sample_views(describe(config), values, n_subjects, random_state=random_state)
     idx = [f"s{i}" for i in range(n_subjects)]
     frames = {"x": pd.DataFrame(ys["x"], index=idx, columns=[f"x{k}" for k in range(n_predictors)]),

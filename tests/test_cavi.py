@@ -3,7 +3,6 @@ the Polya-Gamma bound, the sufficient-statistic path, draw shapes and errors."""
 
 from __future__ import annotations
 
-import warnings
 
 import jax
 import numpy as np

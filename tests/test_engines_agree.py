@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 import rgfactor as rgf
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
+from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
 from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
 from rgfactor.dims import SUBJECT
@@ -99,7 +100,7 @@ class MultiViewData:
             if name not in views:
                 raise DataError(f"transform given for unknown view '{name}'; views are {list(views)}.")
         for name, lik in likelihoods.items():
-            transforms.setdefault(name, "standardize" if lik == "gaussian" else "none")
+            transforms.setdefault(name, "standardize" if data_kind(lik) == "real" else "none")
         return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
                    covariates=cov, transforms=transforms, size_factors=size_factors)
 

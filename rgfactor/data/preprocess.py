@@ -13,10 +13,10 @@ import numpy as np
 from scipy import stats
 from scipy.special import logit
 
+from rgfactor.data.kinds import data_kind
 from rgfactor.errors import DataError, DataWarning
 
 TRANSFORMS = ("none", "standardize", "yeo-johnson")
-COUNT_LIKELIHOODS = ("negative_binomial", "poisson")
 
 
 def size_factors(counts: np.ndarray, log_geo_means: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -116,8 +116,10 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
     """Fit the preprocessing of one view on its training subjects (drops constant features)."""
     if transform not in TRANSFORMS:
         raise DataError(f"view '{name}': unknown transform '{transform}'; choose one of {TRANSFORMS}.")
-    if transform != "none" and likelihood != "gaussian":
-        raise DataError(f"view '{name}' ({likelihood}): transform '{transform}' applies to gaussian views only.")
+    kind = data_kind(likelihood)
+    if transform != "none" and kind != "real":
+        raise DataError(f"view '{name}' ({likelihood}): transform '{transform}' applies to views of real values "
+                        "(gaussian) only.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         sd = np.nanstd(values, axis=0)
@@ -133,7 +135,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
     feats = [f for f, k in zip(features, keep) if k]
     vp = ViewPreprocessing(likelihood=likelihood, features=feats, transform=transform,
                            size_factors=size_factor_method)
-    if likelihood == "gaussian":
+    if kind == "real":
         if transform == "yeo-johnson":
             lam = np.array([stats.yeojohnson(col[~np.isnan(col)])[1] for col in x.T])
             vp.yj_lambda = _nan_float_list(lam)
@@ -144,7 +146,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
             x = (x - np.asarray(vp.mean)) / np.asarray(vp.sd)
         vp.centre = _nan_float_list(np.nanmean(x, axis=0))
         vp.scale = _nan_float_list(np.nanstd(x, axis=0))
-    elif likelihood in COUNT_LIKELIHOODS:
+    elif kind == "count":
         if size_factor_method == "median_of_ratios":
             sf, lgm = size_factors(x)
             vp.log_geo_means = _nan_float_list(lgm)
@@ -158,7 +160,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
             norm_mean = np.nanmean(x / sf[:, None], axis=0)
         vp.centre = _nan_float_list(np.log(norm_mean + 0.5))
         vp.scale = [1.0] * len(feats)
-    else:  # bernoulli
+    else:  # binary
         freq = np.clip(np.nanmean(x, axis=0), 0.5 / x.shape[0], 1 - 0.5 / x.shape[0])
         vp.centre = _nan_float_list(logit(freq))
         vp.scale = [1.0] * len(feats)
@@ -185,12 +187,13 @@ def apply_view(vp: ViewPreprocessing, values: np.ndarray) -> tuple[np.ndarray, n
     """
     x = np.asarray(values, dtype=float)
     log_offset = np.zeros(x.shape[0])
-    if vp.likelihood == "gaussian":
+    kind = data_kind(vp.likelihood)
+    if kind == "real":
         if vp.transform == "yeo-johnson":
             x = _yeo_johnson(x, np.asarray(vp.yj_lambda))
         if vp.transform in ("standardize", "yeo-johnson"):
             x = (x - np.asarray(vp.mean)) / np.asarray(vp.sd)
-    elif vp.likelihood in COUNT_LIKELIHOODS and vp.size_factors == "median_of_ratios":
+    elif kind == "count" and vp.size_factors == "median_of_ratios":
         sf, _ = size_factors(x, np.asarray(vp.log_geo_means))
         log_offset = np.log(sf)
     return x, log_offset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rgfactor.dims import LIKELIHOODS
+from rgfactor.data.kinds import DATA_KINDS, data_kind
 from rgfactor.errors import DataError
 
 
@@ -19,12 +19,12 @@ def check_likelihoods(views: dict, likelihoods: dict) -> None:
         raise DataError("no views given: pass a dict {view name: DataFrame}.")
     for name in views:
         if name not in likelihoods:
-            raise DataError(f"view '{name}' has no likelihood; add likelihoods['{name}'] = one of {LIKELIHOODS}.")
+            raise DataError(f"view '{name}' has no likelihood; add likelihoods['{name}'] = one of {sorted(DATA_KINDS)}.")
     for name, lik in likelihoods.items():
         if name not in views:
             raise DataError(f"likelihood given for unknown view '{name}'; views are {list(views)}.")
-        if lik not in LIKELIHOODS:
-            raise DataError(f"view '{name}': unknown likelihood '{lik}'; choose one of {LIKELIHOODS}.")
+        if lik not in DATA_KINDS:
+            raise DataError(f"view '{name}': unknown likelihood '{lik}'; choose one of {sorted(DATA_KINDS)}.")
 
 
 def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
@@ -57,7 +57,8 @@ def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
         s, f, v = _first_bad(df, inf)
         raise DataError(f"view '{name}' has an infinite value: subject '{s}', feature '{f}' = {v}.")
     obs = ~np.isnan(x)
-    if likelihood in ("negative_binomial", "poisson"):
+    kind = data_kind(likelihood)
+    if kind == "count":
         neg = obs & (x < 0)
         if neg.any():
             s, f, v = _first_bad(df, neg)
@@ -67,11 +68,11 @@ def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
             s, f, v = _first_bad(df, frac)
             raise DataError(f"view '{name}' ({likelihood}) has non-integer values, e.g. subject '{s}', feature '{f}' "
                             f"= {v}. Round RSEM expected counts first, or declare the view 'gaussian'.")
-    if likelihood == "bernoulli":
+    if kind == "binary":
         bad = obs & (x != 0) & (x != 1)
         if bad.any():
             s, f, v = _first_bad(df, bad)
-            raise DataError(f"view '{name}' (bernoulli) has a value other than 0/1: subject '{s}', feature '{f}' = {v}.")
+            raise DataError(f"view '{name}' ({likelihood}) has a value other than 0/1: subject '{s}', feature '{f}' = {v}.")
     return x
 
 

@@ -4,10 +4,7 @@
   2015, eq. 3). All engines.
 * :class:`HorseshoeLoadings` ARD times regularised-horseshoe local scales (Piironen & Vehtari 2017,
   EJS 11:5018, eq. 2.8). NumPyro engines only (no conjugate update).
-* :class:`SpikeSlabLoadings` w_dk = s_dk v_dk, s_dk ~ Bernoulli(theta_k), theta_k ~ Beta(1, 1),
-  v_dk ~ N(0, alpha_k^{-1/2}) (MOFA+, Argelaguet et al. 2020; Titsias & Lazaro-Gredilla 2011).
-  Closed-form engine only (discrete s).
-* :class:`PPLSResponse` loadings C of a PPLS response view on U = T B + H (el Bouhaddani et al. 2018).
+* spike-and-slab: :mod:`rgfactor.generative.spike_slab`; the PPLS response: :mod:`rgfactor.generative.ppls`.
 
 ``activity`` (K,) 0/1 fixes which factors may load on the view (PCCA, PPLS); an inactive factor's
 loadings are sampled from the prior but multiplied by 0, in every engine, so the engines share one
@@ -28,8 +25,6 @@ from numpyro.infer.reparam import LocScaleReparam
 from rgfactor.generative.components import ALL_ENGINES, NUMPYRO_ENGINES, active_mask
 from rgfactor.generative.conjugate import (
     batched_gaussian,
-    beta_elp,
-    beta_log_moments,
     gamma_elp,
     gamma_moments,
     gaussian_entropy,
@@ -41,15 +36,43 @@ ALPHA = Variable("alpha_{view}", ("factor",), FACTOR_SCALE, "ARD precision: larg
 W = Variable("W_{view}", ("{view}_feature", "factor"), SCORES, "loadings")
 C2 = Variable("c2_{view}", (), PLAIN, "horseshoe slab variance")
 LAMBDA = Variable("lambda_{view}", ("{view}_feature", "factor"), HELPER | Role.FACTOR, "horseshoe local scales")
-THETA = Variable("theta_{view}", ("factor",), FACTOR_SCALE, "spike-and-slab: prior inclusion probability")
-INCLUDE = Variable("include_{view}", ("{view}_feature", "factor"), HELPER | Role.FACTOR, "spike-and-slab indicator s")
-SLAB = Variable("slab_{view}", ("{view}_feature", "factor"), HELPER | Role.FACTOR, "spike-and-slab slab value v")
-PPLS_C = Variable("ppls_C_{view}", ("{view}_feature", "component"), HELPER, "PPLS response loadings C")
 # NUTS samples the loadings non-centred; the raw variables are declared so that nothing undeclared reaches
 # the posterior layer
 W_RAW = Variable("W_{view}_decentered", ("{view}_feature", "factor"), HELPER, "non-centred loadings (NUTS)")
-PPLS_C_RAW = Variable("ppls_C_{view}_decentered", ("{view}_feature", "component"), HELPER,
-                      "non-centred PPLS response loadings (NUTS)")
+W_COLLAPSED = Variable("W_{view}_collapsed", ("{view}_active_factor", "{view}_feature"), HELPER,
+                       "loadings of the active factors, ARD precision integrated out (NUTS)")
+
+
+class ARDMarginal(dist.Distribution):
+    """The ARD prior of one loadings column with its precision integrated out:
+    w | alpha ~ N(0, alpha^{-1} I_D), alpha ~ Gamma(a, b)  =>  w ~ t_{2a}(0, (b / a) I_D), with
+
+        log p(w) = lgamma(a + D/2) - lgamma(a) + a log b - (D/2) log(2 pi) - (a + D/2) log(b + |w|^2 / 2).
+
+    A multivariate Student-t with isotropic scale, written out so that its cost is O(D) (NumPyro's
+    MultivariateStudentT takes a D x D scale matrix). Batch shape (), event shape (D,).
+    """
+
+    arg_constraints = {}
+    support = dist.constraints.real_vector
+    reparametrized_params = []
+
+    def __init__(self, a: float, b: float, dim: int, *, validate_args=None):
+        self.a, self.b, self.dim = a, b, dim
+        super().__init__(batch_shape=(), event_shape=(dim,), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        k1, k2 = jax.random.split(key)
+        alpha = jax.random.gamma(k1, self.a, sample_shape) / self.b
+        eps = jax.random.normal(k2, sample_shape + (self.dim,))
+        return eps / jnp.sqrt(alpha)[..., None]
+
+    def log_prob(self, value):
+        from jax.scipy.special import gammaln
+
+        a, b, d = self.a, self.b, self.dim
+        return (gammaln(a + 0.5 * d) - gammaln(a) + a * jnp.log(b) - 0.5 * d * 1.8378770664093453
+                - (a + 0.5 * d) * jnp.log(b + 0.5 * jnp.sum(value**2, axis=-1)))
 
 
 def _plates(view: str, n_features: int, n_factors: int, plate: str):
@@ -68,7 +91,7 @@ class ARDLoadings:
     engines = ALL_ENGINES
 
     def variables(self, view: str) -> tuple[Variable, ...]:
-        return ALPHA.bind(view=view), W.bind(view=view), W_RAW.bind(view=view)
+        return ALPHA.bind(view=view), W.bind(view=view), W_RAW.bind(view=view), W_COLLAPSED.bind(view=view)
 
     def conjugate(self) -> ARDLoadings:
         """The loadings prior the closed-form engine fits (itself)."""
@@ -89,12 +112,25 @@ class ARDLoadings:
                name: str | None = None, plate: str = "factor"):
         """Sample ``alpha_<view>`` and the loadings; returns the effective loadings (D, K).
 
-        Under NUTS the loadings are non-centred (W = alpha^{-1/2} W_decentered, LocScaleReparam),
-        which removes the funnel between the ARD precision and its loadings.
+        Under NUTS the ARD precisions are integrated out (:class:`ARDMarginal`, one multivariate-t
+        column per active factor) and drawn afterwards from their conditional Gamma(a + D/2,
+        b + |w_k|^2 / 2) (:meth:`derive`): the same model, without the funnel between a precision
+        and its loadings that non-centring removes only for inactive factors (for active ones it
+        creates the reverse funnel), and with half as many steps per NUTS transition.
         """
+        if engine == "nuts":
+            return self._sample_collapsed(view, n_features, n_factors, name or f"W_{view}", plate)
         alpha = self.sample_alpha(view, n_factors, plate)
         scale = jnp.broadcast_to(jax.lax.rsqrt(alpha), (n_features, n_factors))
         return self._sample_w(view, n_features, n_factors, scale, engine, name, plate)
+
+    def _sample_collapsed(self, view, n_features, n_factors, name, plate):
+        active = np.flatnonzero(self.mask(n_factors))
+        prior = ARDMarginal(self.shape, self.rate, n_features)
+        with numpyro.plate(f"{view}_active_{plate}", len(active), dim=-1):
+            wt = numpyro.sample(f"{name}_collapsed", prior)
+        w = jnp.zeros((n_features, n_factors), dtype=wt.dtype).at[:, active].set(wt.T)
+        return numpyro.deterministic(name, w)
 
     def _sample_w(self, view, n_features, n_factors, scale, engine, name, plate):
         name = name or f"W_{view}"
@@ -105,18 +141,31 @@ class ARDLoadings:
         return w if self.activity is None else w * jnp.asarray(self.mask(n_factors))
 
     def init_values(self, view: str, values: dict, engine: str, name: str | None = None) -> dict:
-        """Initial values of the sampled sites from reported-scale values (NUTS: the non-centred W)."""
+        """Initial values of the sampled sites from reported-scale values (NUTS: the active loadings)."""
         name = name or f"W_{view}"
         if engine != "nuts" or name not in values:
             return values
         out = dict(values)
-        # decentered = W * sqrt(alpha): the PCA loadings on the unit scale of their ARD prior
-        out[f"{name}_decentered"] = np.asarray(out.pop(name)) * np.sqrt(np.asarray(out[f"alpha_{view}"]))
+        w = np.asarray(out.pop(name))
+        out.pop(f"alpha_{view}", None)
+        out[f"{name}_collapsed"] = w[:, np.flatnonzero(self.mask(w.shape[1]))].T
         return out
 
-    def derive(self, view: str, draws: dict, extras: dict) -> dict:
-        if self.activity is not None and f"W_{view}" in draws:
-            draws[f"W_{view}"] = draws[f"W_{view}"] * self.mask(draws[f"W_{view}"].shape[-1])
+    def derive(self, view: str, draws: dict, extras: dict, rng=None, name: str | None = None) -> dict:
+        """Effective loadings (activity applied); under NUTS the ARD precisions, drawn from their
+        conditional given each draw's loadings: alpha_k ~ Gamma(a + D/2, b + |w_k|^2 / 2), and from
+        the prior Gamma(a, b) for a factor inactive in the view."""
+        name = name or f"W_{view}"
+        if name in draws:
+            draws[name] = draws[name] * self.mask(draws[name].shape[-1])
+        if f"{name}_collapsed" in draws and f"alpha_{view}" not in draws:
+            w = draws[name]
+            n_features, k = w.shape[-2:]
+            active = self.mask(k) > 0
+            shape = np.where(active, self.shape + 0.5 * n_features, self.shape)
+            rate = self.rate + 0.5 * np.sum(w**2, axis=-2)
+            rng = rng if rng is not None else np.random.default_rng(0)
+            draws[f"alpha_{view}"] = rng.gamma(np.broadcast_to(shape, rate.shape), 1.0 / rate)
         return draws
 
     # ------------------------------------------------------------------ closed form
@@ -232,203 +281,14 @@ class HorseshoeLoadings(ARDLoadings):
         scale = tau * jnp.sqrt(c2 * lam**2 / (c2 + tau**2 * lam**2))
         return self._sample_w(view, n_features, n_factors, scale, engine, name, plate)
 
-
-# ============================================================================== spike-and-slab
-@dataclass(frozen=True)
-class SpikeSlabLoadings(ARDLoadings):
-    """Spike-and-slab loadings on top of ARD; q(s_dk, v_dk) factorises over (d, k) (Titsias &
-    Lazaro-Gredilla 2011) with q(v | s = 0) = N(0, 1 / E[alpha_k]), the exact coordinate optimum."""
-
-    engines = frozenset({"cavi"})
-    cavi_blend = None   # q is a mixture: no natural-gradient step (stochastic VI needs ARD)
-
-    def variables(self, view: str) -> tuple[Variable, ...]:
-        return (ALPHA.bind(view=view), THETA.bind(view=view), INCLUDE.bind(view=view), SLAB.bind(view=view),
-                W.bind(view=view))
-
-    def theta_prior(self) -> dist.Beta:
-        return dist.Beta(1.0, 1.0)
-
-    def sample(self, view: str, n_features: int, n_factors: int, engine: str, extras: dict,
-               name: str | None = None, plate: str = "factor"):
-        """The spike-and-slab program (discrete indicators: prior predictive and log density only)."""
-        alpha = self.sample_alpha(view, n_factors, plate)
-        with numpyro.plate(plate, n_factors, dim=-1):
-            theta = numpyro.sample(f"theta_{view}", self.theta_prior())
-        rows, cols = _plates(view, n_features, n_factors, plate)
-        with rows, cols:
-            s = numpyro.sample(f"include_{view}", dist.Bernoulli(jnp.broadcast_to(theta, (n_features, n_factors))))
-            v = numpyro.sample(f"slab_{view}", dist.Normal(0.0, jnp.broadcast_to(jax.lax.rsqrt(alpha),
-                                                                                 (n_features, n_factors))))
-        return numpyro.deterministic(name or f"W_{view}", s * v * jnp.asarray(self.mask(n_factors)))
-
-    def cavi_init(self, n_features: int, n_factors: int, scale: np.ndarray) -> dict:
-        d, k = n_features, n_factors
-        return {"Ew": np.zeros((d, k)), "EWW": np.zeros((d, k, k)), "alpha_a": np.ones(k),
-                "alpha_b": np.full(k, np.mean(scale**2)), "W_mu": np.zeros((d, k)), "W_lam": np.ones((d, k)),
-                "W_logit": np.zeros((d, k)), "W_v0": np.ones(k), "theta_a": np.ones(k), "theta_b": np.ones(k)}
-
-    def cavi_update(self, q: dict, lin, gram) -> dict:
-        """One pass over factors k: lambda = E alpha_k + G_kk, mu = (lin_k - sum_{j != k} G_kj E[s v]_j) / lambda,
-        logit q(s = 1) = E logit theta + lambda mu^2 / 2 - log(lambda) / 2 + log(E alpha_k) / 2;
-        then q(alpha) and q(theta) = Beta(a + sum_d gamma, b + D - sum_d gamma)."""
-        k = lin.shape[1]
-        a = jnp.asarray(self.mask(k), dtype=lin.dtype)
-        gram = gram * (a[:, None] * a[None, :])
-        lin = lin * a
-        e_alpha = q["alpha_a"] / q["alpha_b"]
-        e_log_th, e_log_1mth = beta_log_moments(q["theta_a"], q["theta_b"])
-
-        def body(j, carry):
-            ew, mu, lam, logit = carry
-            g_j = gram[:, j, :]
-            lam_j = e_alpha[j] + g_j[:, j]
-            mu_j = (lin[:, j] - jnp.sum(g_j * ew, axis=1) + g_j[:, j] * ew[:, j]) / lam_j
-            logit_j = (e_log_th[j] - e_log_1mth[j] + 0.5 * lam_j * mu_j**2 - 0.5 * jnp.log(lam_j)
-                       + 0.5 * jnp.log(e_alpha[j]))
-            ew = ew.at[:, j].set(jax.nn.sigmoid(logit_j) * mu_j)
-            return ew, mu.at[:, j].set(mu_j), lam.at[:, j].set(lam_j), logit.at[:, j].set(logit_j)
-
-        ew, mu, lam, logit = jax.lax.fori_loop(0, k, body, (q["Ew"], q["W_mu"], q["W_lam"], q["W_logit"]))
-        gam = jax.nn.sigmoid(logit)
-        var = gam * (mu**2 + 1.0 / lam) - ew**2
-        q = {**q, "Ew": ew, "W_mu": mu, "W_lam": lam, "W_logit": logit, "W_v0": 1.0 / e_alpha}
-        q["EWW"] = (ew[:, :, None] * ew[:, None, :] + jax.vmap(jnp.diag)(var)) * (a[:, None] * a[None, :])
-        # ARD and inclusion probabilities
-        m = self._moments(q)
-        p, t0 = self.alpha_prior(), self.theta_prior()
-        n_features = ew.shape[0]
-        s = jnp.sum(gam, axis=0)
-        q.update(alpha_a=p.concentration + 0.5 * n_features + 0.0 * q["alpha_a"],
-                 alpha_b=p.rate + 0.5 * jnp.sum(gam * m["v1_second"] + (1.0 - gam) * m["v0_second"], axis=0),
-                 theta_a=t0.concentration1 + s, theta_b=t0.concentration0 + n_features - s)
-        return q
-
-    def effective(self, q: dict):
-        return q["Ew"], q["EWW"]
-
-    def _moments(self, q):
-        return {"gamma": jax.nn.sigmoid(q["W_logit"]), "v1_second": q["W_mu"] ** 2 + 1.0 / q["W_lam"],
-                "v0_second": jnp.broadcast_to(q["W_v0"][None, :], q["W_mu"].shape)}
-
-    def cavi_moments(self, q: dict) -> dict:
-        m = self._moments(q)
-        m["alpha_mean"], m["alpha_log"] = gamma_moments(q["alpha_a"], q["alpha_b"])
-        m["theta_log"], m["theta_log1m"] = beta_log_moments(q["theta_a"], q["theta_b"])
-        return m
-
-    def point_moments(self, view: str, values: dict) -> tuple[dict, tuple]:
-        s, v = np.asarray(values[f"include_{view}"], dtype=float), np.asarray(values[f"slab_{view}"])
-        alpha, theta = np.asarray(values[f"alpha_{view}"]), np.asarray(values[f"theta_{view}"])
-        weff = s * v * self.mask(v.shape[1])
-        m = {"gamma": s, "v1_second": v**2, "v0_second": v**2, "alpha_mean": alpha, "alpha_log": np.log(alpha),
-             "theta_log": np.log(theta), "theta_log1m": np.log1p(-theta)}
-        return m, (weff, weff[:, :, None] * weff[:, None, :])
-
-    def cavi_elp(self, m: dict):
-        gam = m["gamma"]
-        slab = m["theta_log"][None] + normal_precision_elp(m["alpha_mean"][None], m["alpha_log"][None], m["v1_second"])
-        spike = m["theta_log1m"][None] + normal_precision_elp(m["alpha_mean"][None], m["alpha_log"][None],
-                                                              m["v0_second"])
-        return (jnp.sum(gam * slab + (1.0 - gam) * spike)
-                + jnp.sum(gamma_elp(self.alpha_prior(), m["alpha_mean"], m["alpha_log"]))
-                + jnp.sum(beta_elp(self.theta_prior(), m["theta_log"], m["theta_log1m"])))
-
-    def cavi_entropy(self, q: dict):
-        logit = q["W_logit"]
-        gam = jax.nn.sigmoid(logit)
-        h_slab = 0.5 * (1.0 + 1.8378770664093453 - jnp.log(q["W_lam"]))
-        h_spike = 0.5 * (1.0 + 1.8378770664093453 + jnp.log(q["W_v0"]))[None, :]
-        h_s = jax.nn.softplus(logit) - gam * logit
-        return (jnp.sum(gam * h_slab + (1.0 - gam) * h_spike + h_s)
-                + jnp.sum(dist.Gamma(q["alpha_a"], q["alpha_b"]).entropy())
-                + jnp.sum(dist.Beta(q["theta_a"], q["theta_b"]).entropy()))
-
-    def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
-        k = q["W_mu"].shape[1]
-        gam = 1.0 / (1.0 + np.exp(-q["W_logit"]))
-        s = rng.random((num_draws,) + gam.shape) < gam[None]
-        v = q["W_mu"][None] + rng.standard_normal(s.shape) / np.sqrt(q["W_lam"])[None]
-        alpha = rng.gamma(shape=q["alpha_a"], scale=1.0 / q["alpha_b"], size=(num_draws, k))
-        theta = rng.beta(q["theta_a"], q["theta_b"], size=(num_draws, k))
-        return {f"W_{view}": np.where(s, v, 0.0) * self.mask(k), f"alpha_{view}": alpha, f"theta_{view}": theta}
-
-    def cavi_means(self, view: str, q: dict) -> dict:
-        k = q["W_mu"].shape[1]
-        out = {f"W_{view}": q["Ew"] * self.mask(k),
-               f"W_{view}_var": np.diagonal(q["EWW"], axis1=1, axis2=2) - q["Ew"] ** 2,
-               f"alpha_{view}": q["alpha_a"] / q["alpha_b"],
-               f"inclusion_{view}": 1.0 / (1.0 + np.exp(-q["W_logit"])),
-               f"theta_{view}": q["theta_a"] / (q["theta_a"] + q["theta_b"])}
+    def init_values(self, view: str, values: dict, engine: str, name: str | None = None) -> dict:
+        """NUTS samples the horseshoe loadings non-centred: W_decentered = W sqrt(alpha)."""
+        name = name or f"W_{view}"
+        if engine != "nuts" or name not in values:
+            return values
+        out = dict(values)
+        out[f"{name}_decentered"] = np.asarray(out.pop(name)) * np.sqrt(np.asarray(out[f"alpha_{view}"]))
         return out
 
 
-# ============================================================================== PPLS response
-@dataclass(frozen=True)
-class PPLSResponse:
-    """Loadings of a PPLS response view (el Bouhaddani et al. 2018, eq. 1): the view loads on the
-    response scores U = T B + H through C (D, J) with ``base``'s prior over the J components.
 
-    NumPyro engines: ``ppls_C_<view>`` with ``alpha_<view>`` over the J components, and effective
-    loadings ``W_<view>`` = [C diag(B), sigma_h C] on the stacked factors [T, H / sigma_h].
-    Closed-form engine: ``base`` over the 2J columns of Z' = [T, U] with activity [0, 1]: W' = [0, C];
-    :meth:`to_reported` maps its draws to [C B, sigma_h C]. The ARD precision of C is reported on both
-    halves of the factor dim.
-    """
-
-    base: ARDLoadings
-    n_components: int
-
-    @property
-    def engines(self):
-        return self.base.engines
-
-    @property
-    def activity(self):
-        return None
-
-    def conjugate(self) -> ARDLoadings:
-        """The loadings prior the closed-form engine fits (base over [T, U], active on U only)."""
-        j = self.n_components
-        return self.base.with_activity([0] * j + [1] * j)
-
-    def variables(self, view: str) -> tuple[Variable, ...]:
-        return self.base.variables(view) + (PPLS_C.bind(view=view), PPLS_C_RAW.bind(view=view))
-
-    def sample(self, view: str, n_features: int, n_factors: int, engine: str, extras: dict,
-               name: str | None = None, plate: str = "factor"):
-        if engine == "cavi":
-            return self.conjugate().sample(view, n_features, n_factors, engine, extras)
-        c = self.base.sample(view, n_features, self.n_components, engine, extras, name=f"ppls_C_{view}",
-                             plate="component")
-        b, sigma_h = extras["relation"]
-        return numpyro.deterministic(f"W_{view}", jnp.concatenate([c * b, c * sigma_h], axis=-1))
-
-    def init_values(self, view: str, values: dict, engine: str) -> dict:
-        return self.base.init_values(view, values, engine, name=f"ppls_C_{view}")
-
-    def derive(self, view: str, draws: dict, extras: dict) -> dict:
-        """SVI guides do not return deterministic sites: W from C, B, sigma_h; ARD of C on both halves."""
-        key = f"ppls_C_{view}"
-        if key in draws:
-            c, b = draws[key], draws["ppls_B"][:, :, None, :]
-            sh = draws["ppls_sigma_h"][:, :, None, None]
-            if f"W_{view}" not in draws:
-                draws[f"W_{view}"] = np.concatenate([c * b, c * sh], axis=-1)
-            if draws[f"alpha_{view}"].shape[-1] == c.shape[-1]:
-                draws[f"alpha_{view}"] = np.concatenate([draws[f"alpha_{view}"]] * 2, axis=-1)
-        return draws
-
-    def to_reported(self, view: str, draws: dict) -> dict:
-        """Closed-form draws W' = [0, C] on [T, U] -> W = [C B, sigma_h C] on [T, H / sigma_h]."""
-        j = self.n_components
-        c = draws[f"W_{view}"][..., j:]
-        b = draws["ppls_B"][:, :, None, :]
-        sh = draws["ppls_sigma_h"][:, :, None, None]
-        alpha = draws[f"alpha_{view}"][..., j:]
-        return {**draws, f"W_{view}": np.concatenate([c * b, c * sh], axis=-1),
-                f"alpha_{view}": np.concatenate([alpha, alpha], axis=-1)}
-
-
-# sparsity name -> loadings prior (ModelConfig.sparsity); add a prior here and in its test and doc row
-LOADINGS_PRIORS = {"ard": ARDLoadings, "horseshoe": HorseshoeLoadings, "spike_and_slab": SpikeSlabLoadings}

@@ -26,9 +26,11 @@ import numpy as np
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import SpecError
 from rgfactor.generative.config import ModelConfig
-from rgfactor.generative.factors import IidNormalFactors, PPLSFactors
+from rgfactor.generative.factors import IidNormalFactors
 from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
-from rgfactor.generative.loadings import LOADINGS_PRIORS, HorseshoeLoadings, PPLSResponse
+from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
+from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
+from rgfactor.generative.spike_slab import SpikeSlabLoadings
 from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
 from rgfactor.generative.variables import Variable
 
@@ -48,6 +50,10 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
     if arrays.covariates is not None:
         out["covariates"] = jnp.asarray(arrays.covariates, dtype)
     return out
+
+
+# sparsity name -> loadings prior (ModelConfig.sparsity); add a prior here and in its test and doc row
+LOADINGS_PRIORS = {"ard": ARDLoadings, "horseshoe": HorseshoeLoadings, "spike_and_slab": SpikeSlabLoadings}
 
 
 @dataclass(frozen=True)
@@ -168,12 +174,13 @@ class Model:
         return jnp.where(vd["mask"], lp, 0.0)
 
     # ------------------------------------------------------------------ draws
-    def derive(self, draws: dict) -> dict:
-        """Reported variables computed from sampled ones (site_effect = raw * sd, PPLS W, ...).
-        ``draws``: name -> (chain, draw, ...)."""
+    def derive(self, draws: dict, rng=None) -> dict:
+        """Reported variables computed from sampled ones (site_effect = raw * sd, PPLS W, ARD precisions
+        integrated out under NUTS, ...). ``draws``: name -> (chain, draw, ...); ``rng`` a NumPy Generator
+        for the variables drawn from their conditional given the others."""
         out = self.factors.derive(dict(draws))
         for view in self.views:
-            out = view.loadings.derive(view.name, out, {})
+            out = view.loadings.derive(view.name, out, {}, rng)
             for term in view.terms:
                 out = term.derive(view.name, out)
             out = view.likelihood.derive(view.name, out)

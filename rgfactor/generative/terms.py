@@ -42,11 +42,35 @@ def _feature_plate(view, n_features):
     return numpyro.plate(f"{view}_feature", n_features, dim=-1)
 
 
-@dataclass(frozen=True)
-class Intercept:
-    """Per-feature intercept, prior centred on the feature's empirical link-scale centre."""
+class Term:
+    """Defaults of a term with a fixed prior (no hyperparameters): nothing to derive or update."""
 
     engines = ALL_ENGINES
+    baseline = False
+
+    def derive(self, view, draws):
+        return draws
+
+    def cavi_init(self, vd: dict) -> dict:
+        return {}
+
+    def cavi_update(self, q: dict, mean, second, vd: dict) -> dict:
+        return q
+
+    def cavi_blend(self, q: dict, target: dict, rho) -> dict:
+        return q
+
+    def cavi_moments(self, q: dict) -> dict:
+        return {}
+
+    def cavi_entropy(self, q: dict):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Intercept(Term):
+    """Per-feature intercept, prior centred on the feature's empirical link-scale centre."""
+
     coefficient = "intercept_{view}"
     baseline = True   # a per-feature constant: not part of the variance a factor can explain
 
@@ -63,9 +87,6 @@ class Intercept:
     def contribution(self, view: str, params: dict, data: dict):
         return params[f"intercept_{view}"]
 
-    def derive(self, view, draws):
-        return draws
-
     # ------------------------------------------------------------------ closed form
     def n_columns(self, arrays) -> int:
         return 1
@@ -73,22 +94,11 @@ class Intercept:
     def design(self, arrays) -> np.ndarray:
         return np.ones((arrays.n_subjects, 1))
 
-    def cavi_init(self, vd: dict) -> dict:
-        return {}
-
     def cavi_prior(self, q: dict, vd: dict):
         """(prior mean (Q_t, D), prior precision (Q_t, D)) of the term's rows of q(theta_d)."""
         p = self.prior(vd)
         return p.loc[None, :], (1.0 / p.scale**2)[None, :]
 
-    def cavi_update(self, q: dict, mean, second, vd: dict) -> dict:
-        return q
-
-    def cavi_blend(self, q: dict, target: dict, rho) -> dict:
-        return q
-
-    def cavi_moments(self, q: dict) -> dict:
-        return {}
 
     def point_moments(self, view: str, values: dict):
         return np.asarray(values[f"intercept_{view}"])[None, :], {}
@@ -96,21 +106,16 @@ class Intercept:
     def cavi_elp(self, mean, second, m: dict, vd: dict):
         return jnp.sum(normal_elp(self.prior(vd), mean[0], second[0]))
 
-    def cavi_entropy(self, q: dict):
-        return 0.0
-
     def cavi_draws(self, view, theta, q, rng, num_draws) -> dict:
         return {f"intercept_{view}": theta[:, 0, :]}
 
 
 @dataclass(frozen=True)
-class SiteLocation:
+class SiteLocation(Term):
     """Site random intercepts per (site, feature), shrunk to 0 across sites."""
 
     n_sites: int
-    engines = ALL_ENGINES
     coefficient = "site_effect_{view}"
-    baseline = False
 
     def variables(self, view: str):
         return tuple(v.bind(view=view) for v in (SITE_SD, SITE_RAW, SITE_EFFECT, SITE_PRECISION))
@@ -196,13 +201,11 @@ class SiteLocation:
 
 
 @dataclass(frozen=True)
-class Covariates:
+class Covariates(Term):
     """Fixed covariate effects on standardised covariates."""
 
     n_covariates: int
-    engines = ALL_ENGINES
     coefficient = "beta_{view}"
-    baseline = False
 
     def variables(self, view: str):
         return (BETA.bind(view=view),)
@@ -217,9 +220,6 @@ class Covariates:
     def contribution(self, view: str, params: dict, data: dict):
         return data["covariates"] @ params[f"beta_{view}"]
 
-    def derive(self, view, draws):
-        return draws
-
     # ------------------------------------------------------------------ closed form
     def n_columns(self, arrays) -> int:
         return self.n_covariates
@@ -227,31 +227,17 @@ class Covariates:
     def design(self, arrays) -> np.ndarray:
         return np.asarray(arrays.covariates, dtype=np.float64)
 
-    def cavi_init(self, vd: dict) -> dict:
-        return {}
-
     def cavi_prior(self, q: dict, vd: dict):
         p = self.prior(vd)
         d = p.scale.shape[0]
         return jnp.zeros((self.n_covariates, d)), jnp.broadcast_to((1.0 / p.scale**2)[None, :], (self.n_covariates, d))
 
-    def cavi_update(self, q: dict, mean, second, vd: dict) -> dict:
-        return q
-
-    def cavi_blend(self, q: dict, target: dict, rho) -> dict:
-        return q
-
-    def cavi_moments(self, q: dict) -> dict:
-        return {}
 
     def point_moments(self, view: str, values: dict):
         return np.asarray(values[f"beta_{view}"]), {}
 
     def cavi_elp(self, mean, second, m: dict, vd: dict):
         return jnp.sum(normal_elp(self.prior(vd), mean, second))
-
-    def cavi_entropy(self, q: dict):
-        return 0.0
 
     def cavi_draws(self, view, theta, q, rng, num_draws) -> dict:
         return {f"beta_{view}": theta}

@@ -19,6 +19,7 @@ from scipy.special import gammaln
 from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays
+from rgfactor.data.kinds import data_kind
 from rgfactor.generative.model import Model
 
 MIN_SCALE = 1e-6
@@ -88,7 +89,7 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
 def _standardised(view) -> np.ndarray:
     """Column-standardised view for the PCA start; missing entries become the column mean (0)."""
     y = np.asarray(view.y, dtype=np.float64)
-    if view.likelihood in ("negative_binomial", "poisson"):
+    if data_kind(view.likelihood) == "count":
         y = np.log1p(y / np.exp(np.asarray(view.log_offset))[:, None])
     m = np.asarray(view.mask, dtype=bool)
     n_obs = np.maximum(m.sum(axis=0), 1)

@@ -8,13 +8,15 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
+from rgfactor.data.kinds import data_kind
 
 
 def _link_scale(v: ViewArrays) -> tuple[np.ndarray, float]:
     """Approximate link-scale values of a view and the slope converting a covariance to a loading."""
-    if v.likelihood in ("negative_binomial", "poisson"):
+    kind = data_kind(v.likelihood)
+    if kind == "count":
         return np.log1p(v.y / np.exp(v.log_offset)[:, None]), 1.0
-    if v.likelihood == "bernoulli":
+    if kind == "binary":
         return v.y, 4.0  # logistic slope at p = 1/2
     return v.y, 1.0
 
@@ -63,7 +65,7 @@ def pca_init(arrays: ModelArrays, n_factors: int, random_state: int = 0) -> dict
         init[f"W_{v.name}"] = w
         init[f"intercept_{v.name}"] = np.asarray(v.centre, dtype=float)
         init[f"alpha_{v.name}"] = 1.0 / np.maximum((w**2).mean(0), 1e-3)  # ARD: 1 / E[w^2]
-        if v.likelihood == "gaussian":  # residual sd of the rank-K fit, on observed entries
+        if data_kind(v.likelihood) == "real":  # residual sd of the rank-K fit, on observed entries
             resid = np.where(v.mask, xs - z @ (xs.T @ z / n).T, 0.0)
             rsd = np.sqrt((resid**2).sum(0) / np.maximum(v.mask.sum(0), 1)) * sd
             init[f"sigma_{v.name}"] = np.maximum(rsd, 0.05 * sd)

@@ -13,11 +13,12 @@ from rgfactor.posterior.loglik import subject_log_likelihood
 from rgfactor.posterior.variance import variance_explained
 
 
-def postprocess_draws(draws: dict, model: Model) -> dict:
+def postprocess_draws(draws: dict, model: Model, random_state: int = 0) -> dict:
     """Reported variables derived from the sampled ones (site_effect = site_raw * site_sd, PPLS W, ...)
-    and the sampler-only helpers dropped, both by the components' declarations."""
+    and the sampler-only helpers dropped, both by the components' declarations. ``random_state``
+    seeds the variables drawn from their conditionals (ARD precisions under NUTS)."""
     out = {k: np.asarray(v, dtype=float) for k, v in draws.items()}
-    return model.reported(model.derive(out))
+    return model.reported(model.derive(out, np.random.default_rng(random_state)))
 
 
 def factor_groups(model: Model) -> np.ndarray | None:
@@ -38,7 +39,8 @@ def posterior_means(draws: dict) -> dict:
 
 
 def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Model, *,
-                    sample_stats: dict | None = None, rotate: bool = False) -> tuple[az.InferenceData, dict]:
+                    sample_stats: dict | None = None, rotate: bool = False,
+                    random_state: int = 0) -> tuple[az.InferenceData, dict]:
     """Aligned, ordered posterior as InferenceData, plus a summary dict.
 
     Steps: derive reported variables; align sign/permutation across all chains and draws
@@ -54,7 +56,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
         (log size factors per view, site codes, standardised covariates), sample_stats when given.
     info : {'alignment': ..., 'variance_explained': (n_views, K), 'variance_explained_total': (n_views,)}.
     """
-    draws = postprocess_draws(raw_draws, model)
+    draws = postprocess_draws(raw_draws, model, random_state)
     roles = model.variables()
     groups = factor_groups(model)
     draws, align_info = align_draws(draws, roles, groups=groups)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpyro
 
+from rgfactor.data.kinds import register_data_kind
 from rgfactor.errors import SpecError
 from rgfactor.generative.components import NUMPYRO_ENGINES
 from rgfactor.generative.variables import Variable
@@ -39,6 +40,8 @@ class Likelihood:
         observed and has no offset (a per-feature constant precision; Gaussian only).
     variance_depends_on_eta : whether ``latent_variance`` depends on eta (False: it is a function of
         the nuisance parameters only, e.g. sigma^2).
+    data_kind : the values it observes: 'real', 'count' or 'binary' (:mod:`rgfactor.data.kinds`),
+        which decides the data layer's checks and preprocessing.
     """
 
     name: str = ""
@@ -47,6 +50,7 @@ class Likelihood:
     engines = NUMPYRO_ENGINES
     dense = False
     variance_depends_on_eta = True
+    data_kind = "real"
 
     # ------------------------------------------------------------------ declaration and NumPyro
     @property
@@ -101,6 +105,7 @@ def register(lik: Likelihood) -> Likelihood:
     if not lik.name:
         raise SpecError("a likelihood needs a name.")
     LIKELIHOODS[lik.name] = lik
+    register_data_kind(lik.name, lik.data_kind)
     return lik
 
 

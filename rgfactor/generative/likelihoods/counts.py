@@ -133,6 +133,7 @@ class _PolyaGamma(Likelihood):
 class Bernoulli(_PolyaGamma):
     name = "bernoulli"
     link = "logit"
+    data_kind = "binary"
 
     def distribution(self, eta, params):
         return dist.BernoulliLogits(eta)
@@ -152,6 +153,7 @@ def _nb_distribution(eta, phi):
 class NegativeBinomial(_PolyaGamma):
     name = "negative_binomial"
     link = "log"
+    data_kind = "count"
     nuisance_variables = (DISPERSION,)
 
     def dispersion_prior(self):
@@ -263,6 +265,7 @@ class NegativeBinomial(_PolyaGamma):
 class Poisson(_PolyaGamma):
     name = "poisson"
     link = "log"
+    data_kind = "count"
 
     def distribution(self, eta, params):
         return dist.Poisson(jnp.exp(jnp.clip(eta, -30.0, 30.0)))

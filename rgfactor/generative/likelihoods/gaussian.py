@@ -1,8 +1,13 @@
 """Gaussian views: y_nd ~ Normal(eta_nd, sigma_d) (identity link).
 
-Noise prior: sigma_d ~ HalfNormal(scale_d) under the NumPyro engines; the closed-form engine uses
-the conjugate tau_d = 1 / sigma_d^2 ~ Gamma(1e-3, 1e-3) (MOFA+'s default, Argelaguet et al. 2020),
-a declared difference listed on the model page.
+Noise prior, the same for every engine: tau_d = 1 / sigma_d^2 ~ Gamma(2, rate 0.5 scale_d^2), i.e.
+sigma_d^2 ~ InverseGamma(2, 0.5 scale_d^2) with scale_d the feature's sd: prior mean of the noise
+variance half the feature's variance, and a density that vanishes as sigma_d -> 0. The latter keeps
+the posterior off the Heywood boundary (a factor collapsing onto one feature with zero noise; Martin &
+McDonald 1975, Psychometrika 40:505), where the HalfNormal(scale_d) prior of earlier versions let
+NUTS diverge (tests/test_recovery.py). It is conjugate, so the closed-form engine uses it too (in
+place of MOFA+'s near-improper Gamma(1e-3, 1e-3)); with n_d observations of a feature the posterior
+is Gamma(2 + n_d / 2, ...), so the prior weighs like 4 observations.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from rgfactor.generative.likelihoods.base import Likelihood, register
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
 SIGMA = Variable("sigma_{view}", ("{view}_feature",), PLAIN, "Gaussian noise sd")
-TAU = Variable("tau_{view}", ("{view}_feature",), HELPER, "closed-form engine: noise precision 1/sigma^2")
+TAU = Variable("tau_{view}", ("{view}_feature",), HELPER, "noise precision 1/sigma^2 (the sampled variable)")
 
 
 class Gaussian(Likelihood):
@@ -34,19 +39,24 @@ class Gaussian(Likelihood):
     def variables(self, view: str):
         return SIGMA.bind(view=view), TAU.bind(view=view)
 
-    def sigma_prior(self, scale):
-        return dist.HalfNormal(scale)
-
     def precision_prior(self, scale):
-        """Conjugate-engine prior of tau_d = 1 / sigma_d^2."""
-        return dist.Gamma(1e-3, 1e-3)
+        """Prior of tau_d = 1 / sigma_d^2 (every engine)."""
+        return dist.Gamma(2.0, 0.5 * jnp.asarray(scale) ** 2)
 
     def sample_nuisance(self, view: str, n_features: int, scale, engine: str = "svi") -> dict:
         with numpyro.plate(f"{view}_feature", n_features, dim=-1):
-            if engine == "cavi":
-                tau = numpyro.sample(f"tau_{view}", self.precision_prior(scale))
-                return {"sigma": jax.lax.rsqrt(tau)}
-            return {"sigma": numpyro.sample(f"sigma_{view}", self.sigma_prior(scale))}
+            tau = numpyro.sample(f"tau_{view}", self.precision_prior(scale))
+        return {"sigma": jax.lax.rsqrt(tau)}
+
+    def derive(self, view: str, draws: dict) -> dict:
+        if f"tau_{view}" in draws and f"sigma_{view}" not in draws:
+            draws[f"sigma_{view}"] = 1.0 / np.sqrt(draws[f"tau_{view}"])
+        return draws
+
+    def init_values(self, view: str, values: dict, engine: str) -> dict:
+        if f"sigma_{view}" in values and f"tau_{view}" not in values:
+            values = {**values, f"tau_{view}": 1.0 / np.asarray(values[f"sigma_{view}"]) ** 2}
+        return values
 
     def distribution(self, eta, params):
         return dist.Normal(eta, params["sigma"])
