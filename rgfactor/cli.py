@@ -11,7 +11,6 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-import pandas as pd
 
 from rgfactor.errors import RGFactorError
 
@@ -28,8 +27,10 @@ def _project_root(spec_path: Path) -> Path:
     return spec_path.parent.parent if spec_path.parent.name == "models" else Path.cwd()
 
 
-def top_loadings(loadings: dict, n: int = 10) -> pd.DataFrame:
+def top_loadings(loadings: dict, n: int = 10):
     """The ``n`` largest-|w| features of each view and factor (long table)."""
+    import pandas as pd
+
     rows = []
     for view, w in loadings.items():
         vals = w.to_pandas()
@@ -40,8 +41,10 @@ def top_loadings(loadings: dict, n: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def canonical_table(model) -> pd.DataFrame:
+def canonical_table(model):
     """PCCA: posterior mean and 94% HDI of the canonical correlations of every pair of views (long table)."""
+    import pandas as pd
+
     views = list(model.config_.view_names)
     parts = []
     for i, v1 in enumerate(views):
@@ -53,9 +56,18 @@ def canonical_table(model) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def status(message: str, progress) -> None:
+    """A phase of a long run, on stderr (when progress is on)."""
+    if progress:
+        print(f"rgfactor: {message}", file=sys.stderr, flush=True)
+
+
 def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, quick: bool, method: str | None,
             progress: bool) -> Path:
     """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
+    status("loading the model and the data", progress)
+    import pandas as pd
+
     import rgfactor
     from rgfactor import estimators
     from rgfactor.sources import PATHLESS, load_source
@@ -77,6 +89,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     data, labels = load_source(source, options, path)
     structure = spec.model.get("structure", "GFA")
     model = getattr(estimators, structure)(**spec.estimator_params())
+    status(f"fitting {structure} to {data!r}", progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(data, progress=progress)
@@ -85,6 +98,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     wall = time.perf_counter() - t0
     out = Path(out) if out else Path("runs") / spec.name
     spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
+                "method": model.diagnostics_["method"], "sparsity": model.diagnostics_["sparsity"],
                 "data_root": str(data_root) if data_root else spec.data.get("root", ""),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
     diagnostics = {**model.diagnostics_, "wall_time_s": wall,
@@ -108,6 +122,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
                      diagnostics=report_diag, spec_text=spec.to_toml(),
                      extra_tables=extra)
 
+    status(f"fitted in {wall:.1f} s; writing the run directory and report", progress)
     atomic_directory(out, fill)
     print(f"rgfactor {rgfactor.__version__}: fitted '{spec.name}' ({structure}, {diagnostics['method']}) in "
           f"{wall:.1f} s -> {out}")
@@ -124,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                                          f"the project root; or ${ENV_DATA_ROOT})")
     fit.add_argument("--quick", action="store_true", help="apply the spec's [quick] reduced settings (CI)")
     fit.add_argument("--method", choices=["svi", "nuts", "cavi"], help="override the spec's inference method")
-    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
+    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                     help="phase messages and progress bars on stderr (default: on)")
     args = parser.parse_args(argv)
     try:
         run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,

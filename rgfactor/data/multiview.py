@@ -34,7 +34,7 @@ class MultiViewData:
     covariates : DataFrame (subject, covariate) of numeric covariates (categorical ones one-hot
         encoded, first level dropped), or None.
     transforms : dict view name -> 'none' | 'standardize' | 'yeo-johnson' (gaussian views).
-    size_factors : 'median_of_ratios' or 'none' (count views).
+    size_factors : 'trimmed_ratio', 'poscounts', 'median_of_ratios' or 'none' (count views).
     """
 
     views: dict
@@ -43,12 +43,12 @@ class MultiViewData:
     site: pd.Series | None = None
     covariates: pd.DataFrame | None = None
     transforms: dict | None = None
-    size_factors: str = "median_of_ratios"
+    size_factors: str = "trimmed_ratio"
 
     @classmethod
     def from_pandas(cls, views: dict, likelihoods: dict, site: pd.Series | None = None,
                     covariates: pd.DataFrame | None = None, *, transforms: dict | None = None,
-                    size_factors: str = "median_of_ratios") -> MultiViewData:
+                    size_factors: str = "trimmed_ratio") -> MultiViewData:
         """Validate views and build the cohort.
 
         Parameters
@@ -62,7 +62,10 @@ class MultiViewData:
             fitting, non-numeric ones one-hot encoded (first level dropped). No NaN allowed.
         transforms : dict view name -> transform of a gaussian view: 'standardize' (default),
             'yeo-johnson' (Yeo & Johnson 2000, then standardise) or 'none'.
-        size_factors : 'median_of_ratios' (default; Anders & Huber 2010) or 'none', for count views.
+        size_factors : count views' size factors: 'trimmed_ratio' (default; a trimmed ratio of sums against
+            DESeq2's poscounts reference, accurate at 1-5 counts per entry), 'poscounts' (DESeq2's estimator
+            for sparse counts), 'median_of_ratios' (Anders & Huber 2010; features positive in every
+            subject only) or 'none' (see :func:`rgfactor.data.preprocess.size_factors`).
 
         Raises
         ------
@@ -143,7 +146,7 @@ class MultiViewData:
     def fit_preprocessing(self) -> Preprocessing:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
         vps = {n: fit_view(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
-                           self.size_factors) for n, df in self.views.items()}
+                           self.size_factors, subjects=list(df.index)) for n, df in self.views.items()}
         prep = Preprocessing(views=vps)
         if self.site is not None:
             prep.sites = sorted(self.site.unique().tolist())
@@ -169,7 +172,7 @@ class MultiViewData:
                 df = self.views[name].reindex(columns=vp.features)
             else:
                 df = pd.DataFrame(np.nan, index=self.subjects, columns=vp.features)
-            y, log_offset = apply_view(vp, df.to_numpy(dtype=float))
+            y, log_offset = apply_view(vp, df.to_numpy(dtype=float), subjects=list(df.index), view=name)
             mask = ~np.isnan(y)
             views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=np.where(mask, y, 0.0), mask=mask,
                                     log_offset=log_offset, centre=np.asarray(vp.centre), scale=np.asarray(vp.scale),
