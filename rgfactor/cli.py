@@ -71,7 +71,8 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     import rgfactor
     from rgfactor import estimators
     from rgfactor.sources import PATHLESS, load_source
-    from rgfactor.posterior.io import atomic_directory, versions, write_fit, write_json_safe
+    from rgfactor.posterior.fsio import atomic_directory
+    from rgfactor.posterior.io import versions, write_fit, write_json_safe
     from rgfactor.report import write_report
     from rgfactor.spec import ModelSpec
 
@@ -110,6 +111,8 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
         extra["canonical_correlations"] = canonical_table(model)
 
     def fill(tmp: Path) -> None:
+        from rgfactor.inference.interrupt import check
+
         (tmp / "spec.toml").write_text(spec.to_toml())
         write_fit(model, tmp)
         (tmp / "diagnostics.json").write_text(json.dumps(write_json_safe(diagnostics), indent=1))
@@ -121,6 +124,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
                      labels=labels[[c for c in spec.report.get("labels", labels.columns)]] if labels is not None else None,
                      diagnostics=report_diag, spec_text=spec.to_toml(),
                      extra_tables=extra)
+        check()   # Ctrl-C while writing: the half-written directory is removed, an earlier one kept
 
     status(f"fitted in {wall:.1f} s; writing the run directory and report", progress)
     atomic_directory(out, fill)
@@ -142,12 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                      help="phase messages and progress bars on stderr (default: on)")
     args = parser.parse_args(argv)
+    from rgfactor.inference.interrupt import interruptible
+
     try:
-        run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
-                method=args.method, progress=args.progress)
+        with interruptible():
+            run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
+                    method=args.method, progress=args.progress)
     except RGFactorError as e:
         print(f"rgfactor: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rgfactor: interrupted; nothing was written.", file=sys.stderr)
+        return 130
     return 0
 
 

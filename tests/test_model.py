@@ -128,7 +128,7 @@ def test_cavi_idata_contract_with_all_four_likelihoods():
 def test_save_load_exact_round_trip(fitted_small, small_cohort, tmp_path):
     data, _ = small_cohort
     fitted_small.save(tmp_path / "fit")
-    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["model.json", "posterior.nc"]
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["model.json", "posterior.nc", "rgfactor-manifest.json"]
     loaded = rgf.load(tmp_path / "fit")
     assert type(loaded) is rgf.GFA and loaded.get_params() == fitted_small.get_params()
     for group in fitted_small.idata_.groups():

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
+from rgfactor.data.checks import (check_covariates, check_encoded_covariates, check_id_formats, normalise_ids,
+                                  subject_id)
 from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
 from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
@@ -77,27 +79,33 @@ class MultiViewData:
         arrays, order = {}, []
         seen = set()
         for name, df in views.items():
-            x = check_view(name, likelihoods[name], df)
-            arrays[name] = pd.DataFrame(x, index=df.index.astype(str), columns=[str(c) for c in df.columns])
+            if not isinstance(df, pd.DataFrame):
+                raise DataError(f"view '{name}' must be a pandas DataFrame indexed by subject ID, got {type(df).__name__}.")
+            ids = normalise_ids(df.index, f"view '{name}'")
+            x = check_view(name, likelihoods[name], df.set_axis(ids, axis=0))
+            arrays[name] = pd.DataFrame(x, index=ids, columns=[str(c) for c in df.columns])
             for s in arrays[name].index:
                 if s not in seen:
                     seen.add(s)
                     order.append(s)
+        check_id_formats({n: a.index for n, a in arrays.items()})
         check_shared_subjects({n: set(a.index) for n, a in arrays.items()})
         subjects = pd.Index(order, name=SUBJECT)
         arrays = {n: a.reindex(subjects) for n, a in arrays.items()}
         site_s = None
         if site is not None:
             site = pd.Series(site).copy()
-            site.index = site.index.astype(str)
+            site.index = normalise_ids(site.index, "site")
             check_subject_labels("site", site.index, site, subjects)
             site_s = site.reindex(subjects).astype(str).rename("site")
         cov = None
         if covariates is not None:
             covariates = pd.DataFrame(covariates).copy()
-            covariates.index = covariates.index.astype(str)
+            covariates.index = normalise_ids(covariates.index, "covariates")
             check_subject_labels("covariates", covariates.index, covariates, subjects)
-            cov = pd.get_dummies(covariates.reindex(subjects), drop_first=True, dtype=float).astype(float)
+            raw = check_covariates(covariates.reindex(subjects))
+            cov = pd.get_dummies(raw, drop_first=True, dtype=float).astype(float) if raw.shape[1] else None
+            check_encoded_covariates(cov, site_s)
         transforms = dict(transforms or {})
         for name in transforms:
             if name not in views:
@@ -132,7 +140,7 @@ class MultiViewData:
         ------
         DataError  if a subject ID is unknown or listed twice.
         """
-        subjects = pd.Index([str(s) for s in subjects], name=SUBJECT)
+        subjects = pd.Index([subject_id(s) for s in subjects], name=SUBJECT)
         unknown = subjects.difference(self.subjects)
         if len(unknown):
             raise DataError(f"subset: unknown subject(s) {list(unknown[:5])}; the cohort has {self.n_subjects}.")

@@ -10,10 +10,12 @@ from sklearn.base import BaseEstimator
 
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR, SUBJECT, VIEW, factor_labels, feature_dim
-from rgfactor.errors import DataError, NotFittedError
+from rgfactor.data.checks import check_factor_count, check_new_data, check_positive_int, check_site_setting
+from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
 from rgfactor.generative.config import ModelConfig
 from rgfactor.generative.model import Model, config_from_arrays, describe, model_data
 from rgfactor.inference.engines import resolve_engine, run_engine
+from rgfactor.inference.interrupt import interruptible
 from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
@@ -30,7 +32,7 @@ class FactorModel(BaseEstimator):
         return None
 
     def _n_factors(self, arrays=None) -> int:
-        return self.n_factors
+        return check_positive_int("n_factors", self.n_factors)
 
     def _response_views(self) -> tuple[str, ...]:
         return ()
@@ -40,9 +42,18 @@ class FactorModel(BaseEstimator):
         return pca_init(arrays, config.n_factors, self.random_state)
 
     # --------------------------------------------------------------- fitting
-    def _config(self, arrays, sparsity: str) -> ModelConfig:
-        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=self.site_effects,
+    FITTED = ("idata_", "config_", "preprocessing_", "diagnostics_", "variance_explained_",
+              "variance_explained_total_", "_means_cache")
+
+    def _config(self, arrays, sparsity: str, site_effects: bool | None = None) -> ModelConfig:
+        site = self.site_effects if site_effects is None else site_effects
+        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=bool(site),
                                   activity=self._activity(arrays), response_views=self._response_views())
+
+    def _reset(self) -> None:
+        for name in self.FITTED:
+            if name in self.__dict__:
+                delattr(self, name)
 
     def fit(self, data: MultiViewData, y=None, *, method: str | None = None, progress=None):
         """Fit the model to a cohort.
@@ -66,17 +77,29 @@ class FactorModel(BaseEstimator):
         """
         if not isinstance(data, MultiViewData):
             raise DataError(f"fit expects a MultiViewData (rgf.MultiViewData.from_pandas), got {type(data).__name__}.")
+        self._reset()   # a failed or interrupted fit leaves the estimator unfitted
         progress = self.progress if progress is None else progress
         t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, interruptible():
             warnings.simplefilter("always")
-            prep = data.fit_preprocessing()
-        for w in caught:
+            fitted = self._fit(data, method, progress)
+        for w in caught:   # shown to the user once the fit is done, and kept in diagnostics_
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+        fitted["diagnostics_"]["wall_time_s"] = time.perf_counter() - t0
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        return self
+
+    def _fit(self, data: MultiViewData, method: str | None, progress) -> dict:
+        prep = data.fit_preprocessing()
         arrays = data.to_arrays(prep)
+        site_effects = check_site_setting(self.site_effects, data.site)
+        k = self._n_factors(arrays)
+        check_factor_count(k, arrays.n_subjects, {v.name: v.n_features for v in arrays.views})
 
         def build(sparsity):
-            config = self._config(arrays, sparsity)
+            config = self._config(arrays, sparsity, site_effects)
             return config, describe(config)
 
         method, sparsity, config, model = resolve_engine(method or self.method, self.sparsity, build)
@@ -89,23 +112,19 @@ class FactorModel(BaseEstimator):
                          num_draws=self.num_draws, num_warmup=self.num_warmup, num_chains=self.num_chains,
                          batch_size=self.batch_size, devices=self.devices,
                          random_state=self.random_state, progress=progress)
-        diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics,
-                       "warnings": [str(w.message) for w in caught] + run.diagnostics["warnings"]}
+        diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                       multimodal=method == "nuts", rotate=method == "nuts",
                                       random_state=self.random_state)
         if method == "nuts":
             nd = nuts_diagnostics(idata)
-            diagnostics["warnings"] += nd.pop("warnings")
+            for message in nd.pop("warnings"):
+                warnings.warn(message, ConvergenceWarning, stacklevel=2)
             diagnostics.update(nd)
-        diagnostics.update(alignment=info["alignment"], wall_time_s=time.perf_counter() - t0)
-        self.idata_ = idata
-        self.config_ = config
-        self.preprocessing_ = prep
-        self.diagnostics_ = diagnostics
-        self.variance_explained_ = info["variance_explained"]
-        self.variance_explained_total_ = info["variance_explained_total"]
-        return self
+        diagnostics["alignment"] = info["alignment"]
+        return {"idata_": idata, "config_": config, "preprocessing_": prep, "diagnostics_": diagnostics,
+                "variance_explained_": info["variance_explained"],
+                "variance_explained_total_": info["variance_explained_total"]}
 
     # --------------------------------------------------------------- fitted quantities
     def _check_fitted(self):
@@ -181,6 +200,9 @@ class FactorModel(BaseEstimator):
             raise DataError(f"expected a MultiViewData, got {type(new_data).__name__}.")
         if hide is not None and hide not in self.config_.view_names:
             raise DataError(f"unknown view '{hide}'; the model has views {list(self.config_.view_names)}.")
+        check_new_data({v: list(df.columns) for v, df in new_data.views.items() if v != hide},
+                       {v: vp.features for v, vp in self.preprocessing_.views.items()}, new_data.site,
+                       self.preprocessing_.sites)
         arrays = new_data.to_arrays(self.preprocessing_)
         return new_subject_posterior(self.model_, self._global_means(), arrays, model_data(arrays), hide=hide)
 

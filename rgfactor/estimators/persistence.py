@@ -12,15 +12,19 @@ def load(path):
 
     Raises
     ------
-    RGFactorError  if ``path`` holds no fit or a fit of an unknown class.
+    FitFileError  if ``path`` holds no fit, a damaged or foreign one, or one of another format
+        (:func:`rgfactor.posterior.io.read_fit`).
     """
     from pathlib import Path
 
-    from rgfactor.errors import RGFactorError
+    from rgfactor.errors import FitFileError
     from rgfactor.posterior.io import read_fit, restore
 
-    meta, idata = read_fit(path)
-    cls = ESTIMATORS.get(meta.get("class"))
-    if cls is None:
-        raise RGFactorError(f"'{Path(path)}' holds an unknown model class '{meta.get('class')}'.")
-    return restore(cls(**meta["params"]), meta, idata)
+    meta, idata = read_fit(path, known_classes=set(ESTIMATORS))
+    cls = ESTIMATORS[meta["class"]]
+    try:
+        model = cls(**meta["params"])
+    except TypeError as e:
+        raise FitFileError(f"cannot load the fit in '{Path(path)}': model.json's params do not fit {cls.__name__} "
+                           f"({e}); re-run the fit with this rgfactor.") from None
+    return restore(model, meta, idata)

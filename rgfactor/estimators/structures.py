@@ -6,6 +6,7 @@ import numpy as np
 
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR
+from rgfactor.data.checks import check_positive_int
 from rgfactor.errors import SpecError
 from rgfactor.estimators.base import FactorModel, _store_params
 from rgfactor.generative.config import ModelConfig
@@ -76,7 +77,8 @@ class PCCA(FactorModel):
         _store_params(self, locals())
 
     def _n_factors(self, arrays=None) -> int:
-        return self.n_shared + len(arrays.views) * self.n_specific
+        return (check_positive_int("n_shared", self.n_shared) + len(arrays.views)
+                * check_positive_int("n_specific", self.n_specific, minimum=0))
 
     def _activity(self, arrays) -> dict:
         names = [v.name for v in arrays.views]
@@ -94,8 +96,6 @@ class PCCA(FactorModel):
                                               for _ in range(self.n_specific)]
 
     def fit(self, data: MultiViewData, y=None, *, method: str | None = None, progress=None):
-        if self.n_shared < 1 or self.n_specific < 0:
-            raise SpecError(f"PCCA needs n_shared >= 1 and n_specific >= 0, got {self.n_shared}, {self.n_specific}.")
         super().fit(data, y, method=method, progress=progress)
         self.idata_.posterior = self.idata_.posterior.assign_coords(factor_kind=(FACTOR, self.factor_kinds()))
         return self
@@ -138,7 +138,7 @@ class PPLS(FactorModel):
         _store_params(self, locals())
 
     def _n_factors(self, arrays=None) -> int:
-        return 2 * self.n_components
+        return 2 * check_positive_int("n_components", self.n_components)
 
     def _response_views(self) -> tuple[str, ...]:
         if not self.response:

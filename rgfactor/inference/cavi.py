@@ -24,6 +24,7 @@ from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
 from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step
+from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
 __all__ = ["CaviResult", "fit_cavi", "check_cavi"]
@@ -148,6 +149,7 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
         step = make_step(model, plan, quick_compile=work < QUICK_COMPILE_WORK)
         bar = make_bar(max_iter, "CAVI (compiling)", progress, unit="sweep")
         for it in range(max_iter):
+            check_interrupt()
             state, elbo = step(state, data)
             value = float(elbo)
             if it == 0 and bar is not None:

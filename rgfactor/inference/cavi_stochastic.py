@@ -28,6 +28,7 @@ from rgfactor.inference.cavi import CaviResult, check_cavi
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import Plan, init_state, make_plan, prepare_data
 from rgfactor.inference.cavi_sweep import eta_moments, outer_second, set_terms, terms_natural
+from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
 __all__ = ["fit_cavi_stochastic"]
@@ -168,6 +169,7 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
             order = rng.permutation(n)
             order = np.concatenate([order, order[: steps_per_epoch * batch_size - n]])
             for b in range(steps_per_epoch):
+                check_interrupt()
                 t += 1
                 rho = jnp.asarray((t + delay) ** (-forgetting))
                 run = first_step if t == 1 else step

@@ -37,9 +37,10 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method=method, progress_bar=show_sampler_bar(progress))
-    mcmc.run(jax.random.PRNGKey(random_state), data, extra_fields=("diverging", "num_steps", "adapt_state.step_size"))
+    mcmc.run(jax.random.PRNGKey(random_state), data,
+             extra_fields=("diverging", "num_steps", "adapt_state.step_size", "energy"))
     draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {"diverging": np.asarray(extra["diverging"]), "n_steps": np.asarray(extra["num_steps"]),
-             "step_size": np.asarray(extra["adapt_state.step_size"])}
+             "step_size": np.asarray(extra["adapt_state.step_size"]), "energy": np.asarray(extra["energy"])}
     return NutsResult(draws=draws, sample_stats=stats)

@@ -15,6 +15,7 @@ from numpyro.infer.autoguide import AutoNormal
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
 from rgfactor.inference.init import init_strategy
+from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
 
@@ -62,6 +63,7 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
     n_chunks = max(1, int(np.ceil(num_steps / chunk)))
     bar = make_bar(n_chunks, "SVI (compiling)", progress, unit="x100 steps")
     for i in range(n_chunks):
+        check_interrupt()
         state, loss = run_chunk(state, data, chunk)
         if bar is not None:
             bar.update(1)
