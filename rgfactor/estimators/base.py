@@ -45,9 +45,9 @@ class FactorModel(BaseEstimator):
     FITTED = ("idata_", "config_", "preprocessing_", "diagnostics_", "variance_explained_",
               "variance_explained_total_", "_means_cache")
 
-    def _config(self, arrays, sparsity: str, site_effects: bool | None = None) -> ModelConfig:
+    def _config(self, arrays, sparsity: str, site_effects=None) -> ModelConfig:
         site = self.site_effects if site_effects is None else site_effects
-        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=bool(site),
+        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=site,
                                   activity=self._activity(arrays), response_views=self._response_views())
 
     def _reset(self) -> None:
