@@ -87,7 +87,7 @@ class FactorModel(BaseEstimator):
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics,
                        "warnings": [str(w.message) for w in caught] + run.diagnostics["warnings"]}
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
-                                      rotate=method == "nuts", random_state=self.random_state)
+                                      rotate=method == "nuts", random_state=self.random_state, method=method)
         if method == "nuts":
             nd = nuts_diagnostics(idata)
             diagnostics["warnings"] += nd.pop("warnings")

@@ -9,6 +9,7 @@ from rgfactor.data.arrays import ModelArrays
 from rgfactor.dims import COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
 from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
+from rgfactor.posterior.layout import layout_draws
 from rgfactor.posterior.loglik import subject_log_likelihood
 from rgfactor.posterior.variance import variance_explained
 
@@ -40,14 +41,15 @@ def posterior_means(draws: dict) -> dict:
 
 def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Model, *,
                     sample_stats: dict | None = None, rotate: bool = False,
-                    random_state: int = 0) -> tuple[az.InferenceData, dict]:
+                    random_state: int = 0, method: str | None = None) -> tuple[az.InferenceData, dict]:
     """Aligned, ordered posterior as InferenceData, plus a summary dict.
 
     Steps: derive reported variables; align sign/permutation across all chains and draws
     (:func:`rgfactor.posterior.align.align_draws`), and with ``rotate`` by orthogonal Procrustes
     (:func:`rotate_draws`), within groups of factors with the same activity pattern
     (:func:`factor_groups`; structured models); order factors by total variance explained
-    and fix signs (:func:`canonical_order`); compute log-likelihood per view and subject.
+    and fix signs (:func:`canonical_order`); compute log-likelihood per view and subject; lay out
+    the draws of ``method`` for ArviZ (:func:`rgfactor.posterior.layout.layout_draws`).
 
     Returns
     -------
@@ -91,6 +93,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     log_lik_dims = {v: [SUBJECT] for v in loglik}
     idata = az.from_dict(posterior=draws, log_likelihood=loglik, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims={**dims, **log_lik_dims})
+    idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are
     info = {"alignment": align_info, "variance_explained": ve, "variance_explained_total": ve_total,
             "factor_order": order.tolist()}
     return idata, info

@@ -53,7 +53,11 @@ def label_kind(values: pd.Series, max_categories: int = 10) -> str | None:
 
 
 def sorted_levels(values: pd.Series) -> list:
-    """Distinct non-missing values, sorted (by their string form when not comparable)."""
+    """Distinct non-missing values: in category order for a categorical, else sorted (by their string
+    form when not comparable)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna())
+        return [c for c in values.cat.categories if c in present]
     levels = list(values.dropna().unique())
     try:
         return sorted(levels)
