@@ -131,7 +131,8 @@ def summary(model, var_names: list[str] | None = None, *, hdi_prob: float = HDI_
             diag = az.summary(post[names], kind="diagnostics")
         table = table.join(diag)
     else:
-        table.attrs["note"] = "one MCMC chain: R-hat and ESS need two or more chains and are not reported"
+        table.attrs["note"] = ("one chain (a fit saved before draws carried a 'method' attribute, or a single MCMC "
+                               "chain): R-hat and ESS need two or more chains and are not reported")
     table.attrs["method"] = method
     return table
 
