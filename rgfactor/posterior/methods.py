@@ -55,11 +55,15 @@ def _(c: IidNormalFactors, view, engine):
 
 @describe_component.register
 def _(c: PPLSFactors, view, engine):
+    if engine == "cavi":   # the conjugate form: a Gamma prior on the residual precision (declared difference)
+        p = c.tau_h_prior()
+        resid = f"$\\sigma_h^{{-2}} \\sim \\mathrm{{Gamma}}({_num(p.concentration)}, {_num(p.rate)})$"
+    else:
+        resid = f"$\\sigma_h \\sim \\text{{Half-Normal}}({_num(c.sigma_h_prior().scale)})$"
     return (f"The {c.n_components} predictor scores $t_n \\sim \\mathcal{{N}}(0, I)$ and the response scores "
             f"$u_n = t_n B + h_n$ follow the probabilistic PLS inner relation with $B$ diagonal, "
             f"$B_{{jj}} \\sim \\mathcal{{N}}({_num(c.b_prior().loc)}, {_num(c.b_prior().scale)}^2)$ and "
-            f"$h_n \\sim \\mathcal{{N}}(0, \\sigma_h^2 I)$, $\\sigma_h \\sim \\text{{Half-Normal}}"
-            f"({_num(c.sigma_h_prior().scale)})$.", ("elbouhaddani2018ppls",))
+            f"$h_n \\sim \\mathcal{{N}}(0, \\sigma_h^2 I)$, {resid}.", ("elbouhaddani2018ppls",))
 
 
 @describe_component.register
