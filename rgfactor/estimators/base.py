@@ -115,7 +115,7 @@ class FactorModel(BaseEstimator):
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                       multimodal=method == "nuts", rotate=method == "nuts",
-                                      random_state=self.random_state)
+                                      random_state=self.random_state, method=method)
         if method == "nuts":
             nd = nuts_diagnostics(idata)
             for message in nd.pop("warnings"):
