@@ -139,6 +139,7 @@ def test_serial_and_parallel_give_identical_results(parallel, folder):
     pd.testing.assert_frame_equal(_metrics(res["files"]["results"]), _metrics(test_resume), check_exact=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rgfactor_adapter_recovers_factors_and_is_calibrated(folder):
     """One quick GFA (CAVI) unit, in-process: N=150 subjects, two Gaussian views (30 + 20 features),
@@ -150,13 +151,14 @@ def test_rgfactor_adapter_recovers_factors_and_is_calibrated(folder):
                                                 "missing_entries": 0.0,
                                                 "views": {"a": ["gaussian", 30], "b": ["gaussian", 20]}},
                                     "split": {"n_splits": 4, "folds": [0]}}],
-           "method": [{"name": "gfa", "kind": "gfa", "params": {"n_factors": 3, "method": "cavi", "num_draws": 100}}]}
+           "method": [{"name": "gfa", "kind": "gfa", "params": {"n_factors": 3, "method": "cavi", "num_draws": 100,
+                                                                 "heldout_density": False}}]}
     res = run_benchmark(BenchmarkConfig.from_dict(raw, root=folder), folder / "gfa", scheduler="serial")
     row = pd.read_csv(res["files"]["results"]).iloc[0]
     assert row["status"] == "ok", row["error"]
     assert row["engine"] == "cavi" and row["recovery_mean"] >= 0.9
     assert 0.8 <= row["coverage90_a"] <= 0.97
-    assert np.isfinite(row["lpd_a"]) and np.isfinite(row["lpd_b"]) and row["auc"] > 0.5
+    assert "lpd_a" not in row.index and row["auc"] > 0.5   # lpd: model_selection's, tested there
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -38,17 +38,14 @@ def run_benchmark(config, out, *, scheduler: str | None = None, n_workers: int |
     -------
     dict with 'info' (units, run now, reused, wall seconds, workers) and 'files' (name -> path).
     """
-    from dataclasses import asdict, replace
+    from dataclasses import asdict
 
     from rgfactor.benchmark.outputs import write_outputs
     from rgfactor.benchmark.runner import LOG_NAME, read_log, run_units
 
     if not isinstance(config, BenchmarkConfig):
         config = BenchmarkConfig.from_toml(config)
-    run_config = config
-    if tasks is not None:
-        run_config = replace(config, tasks=[t for t in config.tasks if t["name"] in set(tasks)])
-    info = run_units(run_config, out, scheduler=scheduler, n_workers=n_workers, data_root=data_root,
+    info = run_units(config, out, scheduler=scheduler, n_workers=n_workers, data_root=data_root, tasks=tasks,
                      retry_errors=retry_errors, progress=progress)
     info = {**asdict(info), "n_units": len(config.units(data_root))}
     files = write_outputs(out, config, read_log(Path(out) / LOG_NAME), info)

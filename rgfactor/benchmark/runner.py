@@ -116,7 +116,8 @@ def _lost_row(unit, exc: BaseException) -> dict:
 
 
 def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_workers: int | None = None,
-              data_root: str | None = None, retry_errors: bool = False, progress: bool = False) -> RunInfo:
+              data_root: str | None = None, tasks=None, retry_errors: bool = False,
+              progress: bool = False) -> RunInfo:
     """Run every unit of ``config`` not yet in ``<out>/fits.jsonl``; append each row as it finishes.
 
     Parameters
@@ -124,6 +125,7 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
     scheduler : None (a LocalCluster of ``n_workers`` processes, default 2), a scheduler address
         ('tcp://...'), or 'serial' (this process, in order).
     n_workers : LocalCluster size.  data_root : override of the config's data_root.
+    tasks : optional task names: run only their units now.
     retry_errors : run again the units logged with status 'error' (the new row supersedes the old).
 
     Raises
@@ -131,7 +133,7 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
     RGFactorError  if Dask is needed but not installed (it is in the 'bench' extra).
     """
     log = ResultLog(Path(out) / LOG_NAME, retry_errors)
-    units = config.units(data_root)
+    units = [u for u in config.units(data_root) if tasks is None or u.task["name"] in set(tasks)]
     pending = [u for u in units if u.id not in log.done]
     t0 = time.perf_counter()
     threads = config.threads_per_worker
@@ -154,7 +156,7 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
     if scheduler is None:
         n_workers = n_workers or 2
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=worker_env(threads, cache),
-                               dashboard_address=None)
+                               dashboard_address=":0")
     client = Client(cluster if cluster is not None else scheduler)
     workers = n_workers if cluster is not None else scheduler
     try:
