@@ -1,4 +1,4 @@
-"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``."""
+"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``, ``rgfactor bench CONFIG --out DIR``."""
 
 from __future__ import annotations
 
@@ -126,10 +126,26 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--method", choices=["svi", "nuts", "cavi"], help="override the spec's inference method")
     fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                      help="phase messages and progress bars on stderr (default: on)")
+    bench = sub.add_parser("bench", help="run a benchmark of integration methods (benchmarks/*.toml) on Dask")
+    bench.add_argument("config", help="benchmark config, e.g. benchmarks/default.toml")
+    bench.add_argument("--out", required=True, help="output folder; a rerun resumes from its fits.jsonl")
+    bench.add_argument("--scheduler", help="Dask scheduler address (tcp://...), or 'serial' for this process; "
+                                          "default: a LocalCluster")
+    bench.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    bench.add_argument("--data-root", help="folder holding the datasets (default: the config's data_root)")
+    bench.add_argument("--retry-failed", action="store_true", help="run again the fits the log records as failed")
     args = parser.parse_args(argv)
     from rgfactor.inference.interrupt import interruptible
 
     try:
+        if args.command == "bench":   # Dask workers are stopped by a plain KeyboardInterrupt; the log resumes
+            from rgfactor.benchmark import run_benchmark   # imports Dask and JAX lazily, not at --help
+
+            res = run_benchmark(args.config, args.out, scheduler=args.scheduler, n_workers=args.workers,
+                                data_root=args.data_root, retry_errors=args.retry_failed, progress=True)
+            print(f"rgfactor bench: {res['info']['n_run']} fits run, {res['info']['n_reused']} reused, "
+                  f"{res['info']['wall_s']:.0f} s -> {res['files']['report']}")
+            return 0
         with interruptible():
             run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
                     method=args.method, progress=args.progress)
