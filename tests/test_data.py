@@ -36,7 +36,7 @@ BAD = [  # (views, likelihoods, extra kwargs, message fragment naming the culpri
     (views(rna=with_value(COUNTS, 4, 0, 12.5)), LIKS, {}, "non-integer values, e.g. subject 's4', feature 'g0' = 12.5"),
     (views(mutations=with_value(MUT, 1, 2, 2)), LIKS, {}, "view 'mutations' .* other than 0/1: subject 's1', feature 'm2'"),
     (views(radiomics=with_value(RAD, 3, 3, np.inf)), LIKS, {}, "infinite value: subject 's3', feature 'r3'"),
-    (views(radiomics=pd.concat([RAD, RAD.iloc[[0]]])), LIKS, {}, "duplicated subject IDs, e.g. 's0'"),
+    (views(radiomics=pd.concat([RAD, RAD.iloc[[0]]])), LIKS, {}, "view 'radiomics' has subject ID 's0' more than once"),
     (views(radiomics=RAD.iloc[:0]), LIKS, {}, "view 'radiomics' is empty"),
     (views(), {**LIKS, "rna": "zip"}, {}, "view 'rna': unknown likelihood 'zip'"),
     (views(), {k: v for k, v in LIKS.items() if k != "rna"}, {}, "view 'rna' has no likelihood"),

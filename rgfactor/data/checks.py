@@ -160,10 +160,11 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
 def check_site_setting(site_effects, site: pd.Series | None):
     """The site setting to fit (False when none can be). Raises SpecError for site effects without a
     site or an unknown setting; warns and returns False for a site with one level."""
-    if site_effects not in (True, False, "location", "location_scale") or isinstance(site_effects, (int, float)) \
-            and not isinstance(site_effects, bool):
-        raise SpecError(f"site_effects must be False, True, 'location' or 'location_scale', got {site_effects!r}.")
-    if site_effects is False:
+    if site_effects not in (True, False, None, "none", "auto", "location", "location_scale") \
+            or isinstance(site_effects, (int, float)) and not isinstance(site_effects, bool):
+        raise SpecError(f"site_effects must be False ('none'), True ('auto'), 'location' or 'location_scale', "
+                        f"got {site_effects!r}.")
+    if site_effects in (False, None, "none"):
         return False
     if site is None:
         raise SpecError("site_effects=True but the data have no site; pass site= to MultiViewData.from_pandas "

@@ -22,7 +22,8 @@ def normalise_site_effects(value) -> str:
     if value is False or value is None:
         return "none"
     if value not in SITE_EFFECTS:
-        raise SpecError(f"site_effects must be False, True, 'location' or 'location_scale', got {value!r}.")
+        raise SpecError(f"site_effects must be False ('none'), True ('auto'), 'location' or 'location_scale', "
+                        f"got {value!r}.")
     return value
 
 
