@@ -25,20 +25,25 @@ import xarray as xr
 from scipy import stats
 
 from rgfactor.errors import DataWarning
-from rgfactor.generative.likelihoods.site_scale import SiteScaledGaussian, SiteScaledNB
+from rgfactor.generative.likelihoods.site_scale import SITE_SCALE, SiteScaledGaussian, SiteScaledNB
+from rgfactor.generative.terms import SiteLocation
 
 COMPONENTS = ("factors", "covariates", "site", "residual")
 MIN_NEW_SITE_SUBJECTS = 5   # fewer subjects: a new site's effects are mostly its prior's (a warning)
 
 
+def _site_term(model, view):
+    """The view's site-location term, or None."""
+    return next((t for t in model.view(view).terms if isinstance(t, SiteLocation)), None)
+
+
 def _biological(model, view, params, data, z):
     """eta without the site terms (intercept, factors, covariates, offset), model scale."""
-    vm = model.view(view)
     no_site = dict(params)
-    for term in vm.terms:
+    term = _site_term(model, view)
+    if term is not None:
         name = term.coefficient.format(view=view)
-        if name.startswith("site_effect"):
-            no_site[name] = np.zeros_like(np.asarray(params[name]))
+        no_site[name] = np.zeros_like(np.asarray(params[name]))
     lin, _ = model.view_params(view, no_site)
     return np.asarray(model.linear_predictor(view, lin, data, z))
 
@@ -62,22 +67,27 @@ def new_site_effects(model, view: str, params: dict, y, mask, eta_bio, n_iter: i
     return u, kappa
 
 
-def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndarray, features_raw: dict) -> dict:
+def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndarray,
+              site_weights: np.ndarray | None = None) -> dict:
     """dict view -> (n_subjects, n_features) harmonised values on the data scale (see module
-    docstring), for the views with site effects (Gaussian and count views)."""
+    docstring), for the views with site effects (Gaussian and count views).
+
+    ``site_weights`` (n_sites,): the training cohort's site proportions p_s. A Gaussian residual is
+    rescaled to the pooled noise variance sigma_d^2 sum_s p_s / kappa_sd (as ComBat rescales to the
+    pooled variance); uniform when not given."""
     from rgfactor.data.preprocess import invert_view
 
     site = np.asarray(arrays.site) if arrays.site is not None else None
     out = {}
     for v in arrays.views:
         vm = model.view(v.name)
-        has_site = any(t.coefficient.startswith("site_effect") for t in vm.terms)
-        if site is None or not has_site or v.likelihood not in ("gaussian", "negative_binomial"):
+        term = _site_term(model, v.name)
+        if site is None or term is None or v.likelihood not in ("gaussian", "negative_binomial"):
             continue
         eta_bio = _biological(model, v.name, params, data, z)
-        u = np.asarray(params[f"site_effect_{v.name}"])            # (S, D)
-        kappa = np.asarray(params.get(f"site_scale_{v.name}", np.ones_like(u)))
-        u_n, k_n = u[np.clip(site, 0, None)], kappa[np.clip(site, 0, None)]
+        u = np.asarray(params[term.coefficient.format(view=v.name)])            # (S, D)
+        kappa = np.asarray(params.get(SITE_SCALE.name.format(view=v.name), np.ones_like(u)))
+        u_n, k_n = u[np.clip(site, 0, None)].copy(), kappa[np.clip(site, 0, None)].copy()
         for code in np.unique(site[site < 0]):
             rows = site == code
             if rows.sum() < MIN_NEW_SITE_SUBJECTS:
@@ -90,7 +100,9 @@ def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndar
             else:
                 u_n[rows], k_n[rows] = 0.0, 1.0
         if v.likelihood == "gaussian":
-            y = eta_bio + (v.y - eta_bio - u_n) * np.sqrt(k_n)
+            p = np.full(kappa.shape[0], 1.0 / kappa.shape[0]) if site_weights is None else np.asarray(site_weights)
+            pooled = p @ (1.0 / kappa)                                 # (D,) pooled noise variance / sigma_d^2
+            y = eta_bio + (v.y - eta_bio - u_n) * np.sqrt(k_n * pooled[None, :])
             y = np.where(v.mask, y, np.nan)
             out[v.name] = invert_view(preprocessing.views[v.name], y)
         else:
