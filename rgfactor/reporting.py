@@ -88,6 +88,27 @@ def site_effect_means(model) -> dict:
     return out
 
 
+def site_stability(model, n_top: int = 15) -> dict:
+    """{view: DataFrame} of the ``n_top`` least site-stable features of each view with site effects:
+    posterior mean and 94% HDI of the site share of variance (site ICC) and the factor and residual
+    shares (:meth:`variance_components`). Empty without site effects."""
+    if model.config_.site_effects == "none":
+        return {}
+    vc = model.variance_components()
+    out = {}
+    for view in model.config_.view_names:
+        if f"site_icc_{view}" not in vc:
+            continue
+        icc = vc[f"site_icc_{view}"].to_pandas()
+        share = vc[f"share_{view}"].sel(statistic="mean").to_pandas()
+        tab = pd.DataFrame({"site ICC": icc["mean"], "ICC hdi_3%": icc["hdi_3%"], "ICC hdi_97%": icc["hdi_97%"],
+                            "factors share": share["factors"], "residual share": share["residual"]})
+        tab.index.name = "feature"
+        if tab["site ICC"].max() > 0:
+            out[view] = tab.sort_values("site ICC", ascending=False)
+    return out
+
+
 def report_inputs(model, data, labels: pd.DataFrame | None = None, *, title: str, description: str | None = None,
                   spec_text: str = "", diagnostics: dict | None = None, level_names: dict | None = None,
                   extra_tables: dict | None = None) -> ReportInputs:
@@ -119,7 +140,7 @@ def report_inputs(model, data, labels: pd.DataFrame | None = None, *, title: str
         views=data.views, likelihoods=data.likelihoods, transforms=data.transforms, site=data.site,
         covariates=None if data.covariates is None else list(data.covariates.columns),
         label_scores=other_view_scores(model, data, circular), level_names=dict(level_names or {}),
-        methods=methods, submodels={"site_effects": site_effect_means(model)})
+        methods=methods, submodels={"site_effects": site_effect_means(model), "site_stability": site_stability(model)})
 
 
 def _more_versions() -> dict:

@@ -169,7 +169,7 @@ def small_report(fitted_small, small_cohort, tmp_path_factory):
     return out, labels
 
 
-def test_small_report_reads_as_a_person_would(small_report, tmp_path):
+def test_small_report_reads_as_a_person_would(small_report, fitted_small, tmp_path):
     out, labels = small_report
     page = check_run_directory(out, tmp_path)
     assert page.h2[:5] == ["Data overview", "Convergence", "Variance explained",
@@ -179,6 +179,11 @@ def test_small_report_reads_as_a_person_would(small_report, tmp_path):
     assert "submodel says &lt;hello&gt;" in html and "small &lt;fit&gt;" in html   # escaped by Jinja
     assert (out / "figures" / "elbo.png").is_file()
     assert any("low" in c for c in page.text_cells) and any(c == "high - low" for c in page.text_cells)
+    # feature stability: every feature of each site-effect view, sorted by site ICC, shares in [0, 1]
+    stab = pd.read_csv(out / "tables" / "site_stability_radiomics.csv", index_col=0)
+    assert len(stab) == fitted_small.idata_.posterior.sizes["radiomics_feature"]
+    assert stab["site ICC"].is_monotonic_decreasing and stab["site ICC"].between(0, 1).all()
+    assert "Feature stability" in html
 
 
 def test_circular_label_is_tested_on_the_other_views_only(small_report):

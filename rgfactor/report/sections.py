@@ -172,8 +172,13 @@ def site_effects(ctx) -> dict | None:
                          "RMS site effect": float(np.sqrt(np.mean(v**2))),
                          "max |site effect|": float(np.max(np.abs(v)))})
     tab = pd.DataFrame(rows).set_index("view")
+    stability = []
+    for view, df in ctx.inputs.submodels.get("site_stability", {}).items():
+        stability.append(ctx.writer.table(df, f"site_stability_{view}", f"{view}: the least site-stable features "
+                                          "(share of variance due to site, posterior mean and 94% HDI)", max_rows=15))
     return {"table": ctx.writer.table(tab, "site_effects", "Site intercepts: root-mean-square over features "
-                                                            "(model scale, posterior means)")}
+                                                            "(model scale, posterior means)"),
+            "stability": stability}
 
 
 @register_section("extra_tables", "Additional tables", order=90)
