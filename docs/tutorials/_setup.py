@@ -15,3 +15,9 @@ LGG = DATA / "tcga_lgg_radiogenomics"
 RADIOMIC_FEATURES = "original" if QUICK else "all"
 N_FACTORS = 5 if QUICK else 10
 NUM_DRAWS = 100 if QUICK else 500
+
+import warnings  # noqa: E402
+
+# warnings stay visible in the rendered tutorials, one line each, without source paths
+warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}\n"
+warnings.filterwarnings("ignore", message="IProgress not found")   # tqdm's notebook widget, not used

@@ -186,7 +186,7 @@ def from_tables(path, *, views: dict, clinical: dict | None = None,
         docstring). ``orientation`` is 'subjects_as_rows' (default) or 'features_as_rows'.
     clinical : optional {file, index, site, covariates, labels}: the named columns become the site,
         the covariates and the report's labels.
-    size_factors : count views' size factors (see :meth:`MultiViewData.from_pandas`).
+    size_factors : count views' size factors (see :meth:`~rgfactor.data.multiview.MultiViewData.from_pandas`).
 
     Returns
     -------
@@ -196,7 +196,7 @@ def from_tables(path, *, views: dict, clinical: dict | None = None,
     Raises
     ------
     DataError  naming the view or clinical table, the file and the column at fault; the checks of
-        :meth:`MultiViewData.from_pandas` then apply (values per likelihood, subject IDs, site, covariates).
+        :meth:`~rgfactor.data.multiview.MultiViewData.from_pandas` then apply (values per likelihood, subject IDs, site, covariates).
     """
     folder = Path(path) if path is not None else Path(".")
     if not isinstance(views, dict) or not views:
