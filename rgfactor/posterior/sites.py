@@ -67,6 +67,21 @@ def new_site_effects(model, view: str, params: dict, y, mask, eta_bio, n_iter: i
     return u, kappa
 
 
+def _clip_to_observed(view: str, y: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson views: harmonised values clipped to each feature's observed range on the transformed
+    scale. The transform's image is bounded for lambda < 0 (above) and lambda > 2 (below), and its inverse
+    explodes near the bound, so a value moved beyond the data has no sensible raw-scale preimage."""
+    lo = np.nanmin(np.where(mask, observed, np.inf), axis=0)
+    hi = np.nanmax(np.where(mask, observed, -np.inf), axis=0)
+    clipped = np.clip(y, lo, hi)
+    n = int(np.sum(np.abs(np.nan_to_num(clipped - y)) > 0))
+    if n:
+        warnings.warn(f"view '{view}': {n} harmonised value(s) fell outside their feature's observed range on the "
+                      "Yeo-Johnson scale and were clipped to it (the inverse transform is unbounded there).",
+                      DataWarning, stacklevel=4)
+    return clipped
+
+
 def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndarray,
               site_weights: np.ndarray | None = None) -> dict:
     """dict view -> (n_subjects, n_features) harmonised values on the data scale (see module
@@ -104,7 +119,10 @@ def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndar
             pooled = p @ (1.0 / kappa)                                 # (D,) pooled noise variance / sigma_d^2
             y = eta_bio + (v.y - eta_bio - u_n) * np.sqrt(k_n * pooled[None, :])
             y = np.where(v.mask, y, np.nan)
-            out[v.name] = invert_view(preprocessing.views[v.name], y)
+            vp = preprocessing.views[v.name]
+            if vp.transform == "yeo-johnson":
+                y = _clip_to_observed(v.name, y, v.y, v.mask)
+            out[v.name] = invert_view(vp, y)
         else:
             phi = np.asarray(params[f"dispersion_{v.name}"])[None, :]
             phi_site = phi * k_n if isinstance(vm.likelihood, SiteScaledNB) else np.broadcast_to(phi, v.y.shape)
