@@ -186,3 +186,12 @@ def test_categorical_covariates_are_one_hot_and_standardised():
         arrays = rgf.MultiViewData.from_pandas(views(), LIKS, covariates=cov).to_arrays()
     assert arrays.covariate_names == ("age", "sex_M")
     np.testing.assert_allclose(arrays.covariates.mean(0), 0.0, atol=1e-12)
+
+
+def test_fingerprint_identifies_the_data():
+    data = rgf.MultiViewData.from_pandas(views(), LIKS)
+    same = rgf.MultiViewData.from_pandas({k: v.copy() for k, v in views().items()}, LIKS)
+    changed = rgf.MultiViewData.from_pandas(views(radiomics=with_value(RAD, 0, 0, 9.0)), LIKS)
+    renamed = rgf.MultiViewData.from_pandas(views(radiomics=RAD.rename(columns={"r0": "x0"})), LIKS)
+    assert len(data.fingerprint()) == 64 and data.fingerprint() == same.fingerprint()
+    assert len({data.fingerprint(), changed.fingerprint(), renamed.fingerprint()}) == 3

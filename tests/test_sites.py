@@ -112,6 +112,27 @@ def test_harmonize_counts_by_quantile_matching():
     assert _median_corr(np.log1p(h), fac) > 0.8 * _median_corr(np.log1p(raw), fac)
 
 
+def test_harmonize_yeo_johnson_view_stays_in_range():
+    """Skewed features under Yeo-Johnson: harmonised raw values are finite and within the data's range
+    (the inverse transform is unbounded beyond the transform's image)."""
+    rng = np.random.default_rng(4)
+    n, site = 120, np.repeat([0, 1], 60)
+    z = rng.normal(size=n)
+    raw = np.exp(0.6 * z[:, None] + 0.8 * site[:, None] + rng.normal(0, 0.7, (n, 12)))     # log-normal, site-shifted
+    subjects = [f"p{i}" for i in range(n)]
+    data = MultiViewData.from_pandas({"rad": pd.DataFrame(raw, index=subjects)}, likelihoods={"rad": "gaussian"},
+                                     site=pd.Series(site.astype(str), index=subjects),
+                                     transforms={"rad": "yeo-johnson"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = rgf.GFA(1, site_effects=True, random_state=0).fit(data)
+        h = model.harmonize(data)["rad"].to_numpy()
+    assert np.isfinite(h).all() and (h >= raw.min() - 1e-9).all() and (h <= raw.max() + 1e-9).all()
+    # the site shift (a factor exp(0.8) = 2.2 in the raw scale) is gone from the log medians
+    shift = np.abs(np.median(np.log(h[site == 1]), axis=0) - np.median(np.log(h[site == 0]), axis=0))
+    assert np.median(shift) < 0.25
+
+
 def test_harmonize_needs_site_effects():
     data, _ = multiview(40, 2, views={"rad": ("gaussian", 8)}, n_sites=2, random_state=0)
     with warnings.catch_warnings():

@@ -25,16 +25,21 @@ import xarray as xr
 from scipy import stats
 
 from rgfactor.errors import DataWarning
-from rgfactor.generative.likelihoods.site_scale import SITE_SCALE, SiteScaledGaussian, SiteScaledNB
-from rgfactor.generative.terms import SiteLocation
+from rgfactor.generative.likelihoods.site_scale import SITE_SCALE, SITE_SCALE_SHAPE, SiteScaledGaussian, SiteScaledNB
+from rgfactor.generative.terms import Covariates, SiteLocation
 
 COMPONENTS = ("factors", "covariates", "site", "residual")
 MIN_NEW_SITE_SUBJECTS = 5   # fewer subjects: a new site's effects are mostly its prior's (a warning)
 
 
+def _term(model, view, kind):
+    """The view's term of class ``kind``, or None."""
+    return next((t for t in model.view(view).terms if isinstance(t, kind)), None)
+
+
 def _site_term(model, view):
     """The view's site-location term, or None."""
-    return next((t for t in model.view(view).terms if isinstance(t, SiteLocation)), None)
+    return _term(model, view, SiteLocation)
 
 
 def _biological(model, view, params, data, z):
@@ -54,7 +59,7 @@ def new_site_effects(model, view: str, params: dict, y, mask, eta_bio, n_iter: i
     kappa_d ~ Gamma(nu, nu), noise precision tau_d kappa_d (alternating conditional means)."""
     tau = 1.0 / np.asarray(params[f"sigma_{view}"]) ** 2
     sd = np.asarray(params.get(f"site_sd_{view}", np.full(tau.shape, np.inf)))
-    nu = float(np.asarray(params.get(f"site_scale_shape_{view}", np.inf)))
+    nu = float(np.asarray(params.get(SITE_SCALE_SHAPE.name.format(view=view), np.inf)))
     r = np.where(mask, y - eta_bio, 0.0)
     n = mask.sum(axis=0)
     kappa = np.ones_like(tau)
@@ -65,6 +70,21 @@ def new_site_effects(model, view: str, params: dict, y, mask, eta_bio, n_iter: i
             ss = np.where(mask, (r - u) ** 2, 0.0).sum(axis=0)
             kappa = (nu + 0.5 * n) / (nu + 0.5 * tau * ss)
     return u, kappa
+
+
+def _clip_to_observed(view: str, y: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson views: harmonised values clipped to each feature's observed range on the transformed
+    scale. The transform's image is bounded for lambda < 0 (above) and lambda > 2 (below), and its inverse
+    explodes near the bound, so a value moved beyond the data has no sensible raw-scale preimage."""
+    lo = np.nanmin(np.where(mask, observed, np.inf), axis=0)
+    hi = np.nanmax(np.where(mask, observed, -np.inf), axis=0)
+    clipped = np.clip(y, lo, hi)
+    n = int(np.sum(np.abs(np.nan_to_num(clipped - y)) > 0))
+    if n:
+        warnings.warn(f"view '{view}': {n} harmonised value(s) fell outside their feature's observed range on the "
+                      "Yeo-Johnson scale and were clipped to it (the inverse transform is unbounded there).",
+                      DataWarning, stacklevel=4)
+    return clipped
 
 
 def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndarray,
@@ -104,7 +124,10 @@ def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndar
             pooled = p @ (1.0 / kappa)                                 # (D,) pooled noise variance / sigma_d^2
             y = eta_bio + (v.y - eta_bio - u_n) * np.sqrt(k_n * pooled[None, :])
             y = np.where(v.mask, y, np.nan)
-            out[v.name] = invert_view(preprocessing.views[v.name], y)
+            vp = preprocessing.views[v.name]
+            if vp.transform == "yeo-johnson":
+                y = _clip_to_observed(v.name, y, v.y, v.mask)
+            out[v.name] = invert_view(vp, y)
         else:
             phi = np.asarray(params[f"dispersion_{v.name}"])[None, :]
             phi_site = phi * k_n if isinstance(vm.likelihood, SiteScaledNB) else np.broadcast_to(phi, v.y.shape)
@@ -147,15 +170,16 @@ def variance_components(model, idata, max_draws: int = 200) -> xr.Dataset:
         lik = model.view(view).likelihood
         w = np.asarray(flat[f"W_{view}"].transpose("sample", ...))[take]          # (S, D, K)
         parts = {"factors": np.einsum("sdk,skl,sdl->sd", w, cov_z, w)}
-        if f"beta_{view}" in post:
+        cov_term, site_term = _term(model, view, Covariates), _site_term(model, view)
+        if cov_term is not None:
             x = np.asarray(const["covariates"])
-            beta = np.asarray(flat[f"beta_{view}"].transpose("sample", ...))[take]   # (S, C, D)
+            beta = np.asarray(flat[cov_term.coefficient.format(view=view)].transpose("sample", ...))[take]   # (S, C, D)
             xb = np.einsum("nc,scd->snd", x, beta)
             parts["covariates"] = xb.var(axis=1)
         else:
             parts["covariates"] = np.zeros_like(parts["factors"])
-        if f"site_effect_{view}" in post and site is not None:
-            u = np.asarray(flat[f"site_effect_{view}"].transpose("sample", ...))[take]   # (S, sites, D)
+        if site_term is not None and site is not None:
+            u = np.asarray(flat[site_term.coefficient.format(view=view)].transpose("sample", ...))[take]   # (S, sites, D)
             p = np.bincount(site[site >= 0], minlength=u.shape[1]) / max((site >= 0).sum(), 1)
             mean = np.einsum("s,nsd->nd", p, u)
             parts["site"] = np.einsum("s,nsd->nd", p, (u - mean[:, None, :]) ** 2)
@@ -164,7 +188,7 @@ def variance_components(model, idata, max_draws: int = 200) -> xr.Dataset:
         if not lik.variance_depends_on_eta:
             sigma2 = np.asarray(flat[f"sigma_{view}"].transpose("sample", ...))[take] ** 2
             if isinstance(lik, SiteScaledGaussian) and site is not None:
-                kappa = np.asarray(flat[f"site_scale_{view}"].transpose("sample", ...))[take]
+                kappa = np.asarray(flat[SITE_SCALE.name.format(view=view)].transpose("sample", ...))[take]
                 p = np.bincount(site[site >= 0], minlength=kappa.shape[1]) / max((site >= 0).sum(), 1)
                 sigma2 = sigma2 * np.einsum("s,nsd->nd", p, 1.0 / kappa)
             parts["residual"] = sigma2
