@@ -47,6 +47,7 @@ def test_weights_survive_the_saved_config():
     assert [vm.weight for vm in describe(config).views] == [w for _, w in config.view_weights]
 
 
+@pytest.mark.slow
 def test_both_engines_read_the_weights_from_the_model_description():
     """At a point mass, the closed-form engine's expected log joint of the weighted model equals
     NumPyro's log density of the weighted program, and both equal the unweighted log density plus

@@ -23,7 +23,7 @@ subject, is explained by few of them. A likelihood weight w_m per view changes t
   features (D_total = sum of D_m), so sum_m w_m D_m = D_total — the total weight of the data is that of
   the untempered model, shared equally between views.
 
-Every engine reads the weight of a view from its :class:`~rgfactor.generative.model.ViewModel`: the
+Every engine reads the weight of a view from its ``ViewModel.weight`` (the model description): the
 NumPyro program scales the view's observation site (``numpyro.handlers.scale``), the closed-form engine
 multiplies the view's Gaussian coefficients, its nuisance statistics and its expected log-likelihood
 (for a Polya-Gamma view this is exact: p(y | eta)^w is the PG form with b = w), and the new-subject
