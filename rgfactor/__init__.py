@@ -33,11 +33,12 @@ _LAZY = {
     "load": ("rgfactor.estimators", "load"),
     "errors": ("rgfactor.errors", None),
     "model_selection": ("rgfactor.model_selection", None),
+    "active_factors": ("rgfactor.model_selection", "active_factors"),
     "simulate": ("rgfactor.simulate", None),
     "summary": ("rgfactor.posterior.summary", "summary"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "summary",
+__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "active_factors", "errors", "load", "model_selection", "simulate", "summary",
            "__version__"]
 
 

@@ -16,6 +16,8 @@ Estimands (see docs/model_selection.md):
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import jax
 import numpy as np
@@ -25,9 +27,10 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from rgfactor.data.multiview import MultiViewData
-from rgfactor.dims import SUBJECT
+from rgfactor.dims import FACTOR, SUBJECT, VIEW
 from rgfactor.errors import DataError
 from rgfactor.inference.newsubjects import laplace_draws
+from rgfactor.report.context import ACTIVE_THRESHOLD
 
 
 LOGLIK_VAR = "subject_log_lik"
@@ -167,10 +170,68 @@ def loo(model, **kwargs):
     return az.loo(subject_log_likelihood(model), var_name=LOGLIK_VAR, **kwargs)
 
 
+# PSIS-LOO is unreliable for a model when any subject's Pareto k exceeds this (Vehtari et al. 2017, sec. 2.1;
+# Vehtari et al. 2024, JMLR 25:72: 0.7 for S >= 2000 draws, lower for fewer)
+PARETO_K_MAX = 0.7
+HIGH_PARETO_K = ("Pareto k > {k} for {models}: PSIS-LOO by subject is unreliable there (a subject carries many "
+                 "observations, so leaving it out moves the posterior far). Compare these models by subject-level "
+                 "cross-validation instead: rgfactor.model_selection.cross_validate(estimator, data, SubjectKFold(5)), "
+                 "which refits without the held-out subjects (docs/model_selection.md).")
+
+
 def compare(models: dict, **kwargs) -> pd.DataFrame:
     """Rank fitted models {name: model} by PSIS-LOO by subject (``az.compare``; higher elpd_loo is
-    better). The models must be fitted to the same subjects (e.g. GFA with different n_factors, PCCA)."""
+    better). The models must be fitted to the same subjects (e.g. GFA with different n_factors, PCCA).
+
+    Returns
+    -------
+    az.compare's DataFrame, plus a column ``max_pareto_k`` (the largest Pareto k over the subjects) and,
+    in ``.attrs["advice"]``, what to do when it is above ``PARETO_K_MAX`` for some model: then PSIS-LOO is
+    unreliable, subject-level cross-validation (:func:`cross_validate`) is the better route, and a
+    warning says so. With many features per subject Pareto k is often high (each subject is many
+    observations), so for choosing K prefer :func:`cross_validate` with :func:`active_factors`.
+    """
     subjects = {name: tuple(m.idata_.posterior[SUBJECT].values) for name, m in models.items()}
     if len(set(subjects.values())) > 1:
         raise DataError("compare: the models were fitted to different subjects; fit them to the same cohort.")
-    return az.compare({name: subject_log_likelihood(m) for name, m in models.items()}, var_name=LOGLIK_VAR, **kwargs)
+    logliks = {name: subject_log_likelihood(m) for name, m in models.items()}
+    table = az.compare(logliks, var_name=LOGLIK_VAR, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # az.loo's own Pareto-k warning: said once below, with the remedy
+        kmax = {name: float(np.max(az.loo(ll, var_name=LOGLIK_VAR, pointwise=True).pareto_k))
+                for name, ll in logliks.items()}
+    table["max_pareto_k"] = [kmax[name] for name in table.index]
+    high = [name for name, k in kmax.items() if k > PARETO_K_MAX]
+    table.attrs["advice"] = (HIGH_PARETO_K.format(k=PARETO_K_MAX, models=high) if high else
+                             f"Pareto k <= {PARETO_K_MAX} for every model: PSIS-LOO by subject is reliable here.")
+    if high:
+        warnings.warn(table.attrs["advice"], UserWarning, stacklevel=2)
+    return table
+
+
+def active_factors(model, threshold: float = ACTIVE_THRESHOLD) -> list[str]:
+    """The active factors of a fitted model: those explaining more than ``threshold`` of the variance
+    (:mod:`rgfactor.posterior.variance`) in at least one view.
+
+    The rule and the default threshold (1%, MOFA's convention, Argelaguet et al. 2018) are the report's
+    (``rgfactor.report.ACTIVE_THRESHOLD``). Route for choosing K: fit a generous K (ARD switches surplus
+    factors off), count the active factors, refit with K a little above that count and check by
+    :func:`cross_validate` that the held-out log predictive density does not drop (docs/model_selection.md).
+
+    Parameters
+    ----------
+    model : a fitted GFA, PCCA or PPLS.  threshold : fraction of variance, in [0, 1).
+
+    Returns
+    -------
+    list of factor labels ('Factor1', ...), in factor order.
+
+    Raises
+    ------
+    NotFittedError  for an unfitted model; DataError for a threshold outside [0, 1).
+    """
+    if not 0 <= threshold < 1:
+        raise DataError(f"threshold is a fraction of variance in [0, 1), got {threshold}.")
+    ve = model.variance_explained()
+    keep = (ve > threshold).any(VIEW).values
+    return [str(f) for f in ve[FACTOR].values[keep]]

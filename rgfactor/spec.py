@@ -18,9 +18,9 @@ import tomli_w
 from rgfactor.errors import SpecError
 
 STRUCTURES = ("GFA", "PCCA", "PPLS")
-# size/structure keys of [model] each structure takes (besides sparsity and site_effects)
+# size/structure keys of [model] each structure takes (besides sparsity, site_effects and view_weights)
 STRUCTURE_KEYS = {"GFA": {"n_factors"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"}}
-MODEL_KEYS = {"structure", "sparsity", "site_effects"} | set().union(*STRUCTURE_KEYS.values())
+MODEL_KEYS = {"structure", "sparsity", "site_effects", "view_weights"} | set().union(*STRUCTURE_KEYS.values())
 INFERENCE_KEYS = {"method", "max_iter", "tol", "learning_rate", "num_draws", "num_warmup", "num_chains"}
 DEFAULT_DATA_ROOT = "../shared/data"
 

@@ -48,7 +48,8 @@ class FactorModel(BaseEstimator):
     def _config(self, arrays, sparsity: str, site_effects=None) -> ModelConfig:
         site = self.site_effects if site_effects is None else site_effects
         return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=site,
-                                  activity=self._activity(arrays), response_views=self._response_views())
+                                  activity=self._activity(arrays), response_views=self._response_views(),
+                                  view_weights=getattr(self, "view_weights", "none"))
 
     def _reset(self) -> None:
         for name in self.FITTED:

@@ -28,6 +28,14 @@ class GFA(FactorModel):
         (plus a multiplicative site effect on the noise of Gaussian views and on the dispersion of NB
         views, shrunk across sites; the NB part needs SVI/NUTS); True (site intercepts everywhere and the
         scale effect on Gaussian views: the richest model the closed-form engine fits).
+    view_weights : view balance, the power of each view's likelihood (a tempered posterior;
+        :mod:`rgfactor.generative.view_weights`, docs/models/gfa.md): 'none' (default: every weight 1,
+        the model's own posterior), 'auto' (each view the same total weight, w_m = D_total / (M D_m) for
+        M views of D_m features, so that 20 mutation calls are not drowned by 851 radiomic features), or
+        a dict view -> weight > 0 (views left out: 1). A weight w_m != 1 makes the fit a power posterior,
+        not the model's posterior: view m counts as w_m times its observations, so the intervals of
+        what it informs are wider (w_m < 1) or narrower (w_m > 1) than the model's. The stored
+        log-likelihood (LOO, report) is the untempered one.
     method : default inference engine: 'auto' (default: the closed-form CAVI engine when the model and
         prior allow it, else SVI), 'cavi', 'svi' or 'nuts'.
     max_iter : SVI steps or CAVI sweeps at most (default None: 5000 for SVI, 1000 for CAVI).
@@ -58,7 +66,7 @@ class GFA(FactorModel):
     structure = "GFA"
 
     def __init__(self, n_factors: int = 10, *, sparsity: str = "auto", site_effects=False,
-                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
+                 view_weights="none", method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):
         _store_params(self, locals())
@@ -77,7 +85,7 @@ class PCCA(FactorModel):
     structure = "PCCA"
 
     def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects=False,
-                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
+                 view_weights="none", method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):
         _store_params(self, locals())
@@ -138,7 +146,7 @@ class PPLS(FactorModel):
     structure = "PPLS"
 
     def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects=False,
-                 method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
+                 view_weights="none", method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):
         _store_params(self, locals())

@@ -49,6 +49,9 @@ class ModelConfig:
         :func:`rgfactor.generative.model.factor_model`). Empty (default) for GFA and PCCA.
     slab_scale, slab_df : regularised-horseshoe slab (Piironen & Vehtari 2017, EJS, sec. 2.3).
     ard_shape, ard_rate : Gamma prior of the ARD precisions alpha_<view>.
+    view_weights : per view, the power w_m > 0 of its likelihood (a tempered or power posterior,
+        p(theta | y) ∝ p(theta) prod_m p(y_m | theta)^{w_m}; :mod:`rgfactor.generative.view_weights`).
+        None (default): every weight 1, the ordinary posterior.
     """
 
     views: tuple[tuple[str, str, int], ...]
@@ -63,6 +66,7 @@ class ModelConfig:
     slab_df: float = 4.0
     ard_shape: float = 1.0
     ard_rate: float = 1.0
+    view_weights: tuple[tuple[str, float], ...] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "site_effects", normalise_site_effects(self.site_effects))
@@ -75,6 +79,11 @@ class ModelConfig:
         unknown = set(self.response_views) - set(self.view_names)
         if unknown:
             raise SpecError(f"response view(s) {sorted(unknown)} are not views of the data {list(self.view_names)}.")
+        if self.view_weights is not None:
+            bad = [(v, w) for v, w in self.view_weights if v not in self.view_names or not w > 0]
+            if bad or len(self.view_weights) != len(self.views):
+                raise SpecError(f"view_weights must give one positive weight per view {list(self.view_names)}, "
+                                f"got {dict(self.view_weights)}.")
 
     @property
     def n_components(self) -> int:
@@ -87,6 +96,10 @@ class ModelConfig:
 
     def likelihood(self, view: str) -> str:
         return dict((v[0], v[1]) for v in self.views)[view]
+
+    def weight_of(self, view: str) -> float:
+        """The likelihood weight (power) of ``view``; 1 without view_weights."""
+        return 1.0 if self.view_weights is None else float(dict(self.view_weights)[view])
 
     def activity_of(self, view: str) -> np.ndarray | None:
         if self.activity is None:
@@ -109,4 +122,6 @@ def config_from_dict(d: dict) -> ModelConfig:
     if d.get("activity") is not None:
         d["activity"] = tuple((name, tuple(a)) for name, a in d["activity"])
     d["response_views"] = tuple(d.get("response_views", ()))
+    if d.get("view_weights") is not None:
+        d["view_weights"] = tuple((name, float(w)) for name, w in d["view_weights"])
     return ModelConfig(**d)

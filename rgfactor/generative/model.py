@@ -22,6 +22,7 @@ from functools import lru_cache, reduce
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import SpecError
@@ -34,6 +35,7 @@ from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
 from rgfactor.generative.spike_slab import SpikeSlabLoadings
 from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
 from rgfactor.generative.variables import Variable
+from rgfactor.generative.view_weights import resolve_view_weights
 
 
 def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
@@ -59,13 +61,16 @@ LOADINGS_PRIORS = {"ard": ARDLoadings, "horseshoe": HorseshoeLoadings, "spike_an
 
 @dataclass(frozen=True)
 class ViewModel:
-    """One view: its likelihood, number of features, loadings prior and linear-predictor terms."""
+    """One view: its likelihood, number of features, loadings prior and linear-predictor terms, and
+    ``weight``, the power of its likelihood in the fitted target (1: the posterior; otherwise a
+    tempered posterior, :mod:`rgfactor.generative.view_weights`), which every engine reads from here."""
 
     name: str
     likelihood: Likelihood
     n_features: int
     loadings: object
     terms: tuple = (Intercept(),)
+    weight: float = 1.0
 
     def components(self) -> tuple:
         return (self.loadings,) + tuple(self.terms) + (self.likelihood,)
@@ -132,7 +137,11 @@ class Model:
         nuisance = lik.sample_nuisance(name, view.n_features, vd["scale"], engine, data)
         eta = self.linear_predictor(name, params, data, z)
         obs = lik.conjugate_observation() if engine == "cavi" else lik
-        obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
+        if view.weight == 1.0:
+            obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
+        else:
+            with numpyro.handlers.scale(scale=view.weight):
+                obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
 
     # ------------------------------------------------------------------ deterministic pieces
     def linear_predictor(self, view: str, params: dict, data: dict, z: jax.Array) -> jax.Array:
@@ -169,7 +178,8 @@ class Model:
         return names + reported
 
     def log_likelihood(self, view: str, values: dict, data: dict, z) -> jax.Array:
-        """log p(y | eta) per (subject, feature) of ``view``; 0 where the entry is missing."""
+        """log p(y | eta) per (subject, feature) of ``view``; 0 where the entry is missing (untempered:
+        the view's weight is not applied)."""
         vm = self.view(view)
         lin, nuis = self.view_params(view, values, data)
         vd = data["views"][view]
@@ -240,14 +250,15 @@ def describe(config: ModelConfig) -> Model:
             scaled = with_site_scale(lik, config.n_sites)
             if scaled is not None and (config.site_effects == "location_scale" or "cavi" in scaled.engines):
                 lik = scaled
-        views.append(ViewModel(name, lik, n_features, loadings, tuple(terms)))
+        views.append(ViewModel(name, lik, n_features, loadings, tuple(terms), config.weight_of(name)))
     return Model(factors, tuple(views), config.n_factors)
 
 
 def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects=False,
                        activity: dict[str, np.ndarray] | None = None, response_views: tuple = (),
-                       **priors) -> ModelConfig:
-    """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``."""
+                       view_weights=None, **priors) -> ModelConfig:
+    """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``; ``view_weights``
+    'none'/None, 'auto' or a dict (:func:`rgfactor.generative.view_weights.resolve_view_weights`)."""
     act = None
     if activity is not None:
         act = tuple((v.name, tuple(int(a) for a in activity[v.name])) for v in arrays.views)
@@ -256,4 +267,5 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         n_factors=n_factors, sparsity=sparsity,
         site_effects=normalise_site_effects(site_effects) if arrays.n_sites > 1 else "none",
         n_sites=arrays.n_sites, n_covariates=0 if arrays.covariates is None else arrays.covariates.shape[1],
-        activity=act, response_views=tuple(response_views), **priors)
+        activity=act, response_views=tuple(response_views),
+        view_weights=resolve_view_weights(view_weights, {v.name: v.n_features for v in arrays.views}), **priors)

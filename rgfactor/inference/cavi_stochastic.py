@@ -27,7 +27,7 @@ from rgfactor.generative.model import Model
 from rgfactor.inference.cavi import CaviResult, check_cavi
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import Plan, init_state, make_plan, prepare_data
-from rgfactor.inference.cavi_sweep import eta_moments, outer_second, set_terms, terms_natural
+from rgfactor.inference.cavi_sweep import eta_moments, outer_second, set_terms, terms_natural, weighted_coefficients
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
@@ -50,9 +50,8 @@ def _local_step(model: Model, plan: Plan, glob, bdata, views_l, z_m, z_s):
     lin = jnp.zeros((n, k)) if lin is None else lin
     for m, vm in enumerate(model.views):
         g, dl = glob["views"][m], bdata[m]
-        lik = vm.likelihood.conjugate_observation()
         ew, eww = vm.loadings.conjugate().effective(g["loadings"])
-        p, a = lik.cavi_coefficients(g["lik"], views_l[m], dl)
+        p, a = weighted_coefficients(vm, g["lik"], views_l[m], dl)
         prec = prec + (p @ eww.reshape(-1, k * k)).reshape(n, k, k)
         lin = lin + (a - p * (dl["H"] @ g["terms"]["m"] + dl["offset"][:, None])) @ ew
     z_m, z_s, _ = batched_gaussian(prec, lin)
@@ -84,7 +83,7 @@ def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, id
     for m, vm in enumerate(model.views):
         g, dl, dg = dict(glob["views"][m]), bdata[m], data["global"][m]
         lik, prior = vm.likelihood.conjugate_observation(), vm.loadings.conjugate()
-        p, a = lik.cavi_coefficients(g["lik"], views_l[m], dl)
+        p, a = weighted_coefficients(vm, g["lik"], views_l[m], dl)
         r = a - p * (dl["H"] @ g["terms"]["m"] + dl["offset"][:, None])
         gram = (p.T @ z_second.reshape(n, k * k)).reshape(-1, k, k)
         target = prior.cavi_update(g["loadings"], scale * (r.T @ z_m), scale * gram)
@@ -100,7 +99,7 @@ def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, id
                                in zip(vm.terms, g["terms"]["hyper"], terms["hyper"]))
         g["terms"] = terms
         stats = eta_moments(False, dl, dg, z_m, z_second, None, ew, eww, terms["m"], terms["cov"])
-        target, views_l[m] = lik.cavi_update(g["lik"], views_l[m], dl, *stats, jnp.asarray(0), scale)
+        target, views_l[m] = lik.cavi_update(g["lik"], views_l[m], dl, *stats, jnp.asarray(0), scale * vm.weight)
         g["lik"] = lik.cavi_blend(g["lik"], target, rho)
         new_views.append(g)
     full_local = jax.tree_util.tree_map(lambda full, part: full.at[idx].set(part), loc["views"], tuple(views_l))

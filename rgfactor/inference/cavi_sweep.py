@@ -13,7 +13,9 @@ each an exact coordinate maximisation of the ELBO (so the ELBO never decreases, 
 Every likelihood enters the Gaussian updates through two (subject, feature) arrays: ``p`` (expected
 precision of each entry, 0 where missing) and ``a`` (its linear coefficient), so that the expected
 log-likelihood is ``sum(a * eta - p * eta^2 / 2) + const``. Views with a per-feature constant
-precision and every entry observed take the sufficient-statistic path (``plan.dense``).
+precision and every entry observed take the sufficient-statistic path (``plan.dense``). A view with
+likelihood weight w (``ViewModel.weight``, a tempered posterior) enters with ``w p``, ``w a``, ``w``
+times its nuisance statistics and ``w`` times its expected log-likelihood in the ELBO.
 
 The ELBO is assembled from the components: sum of ``cavi_elp(cavi_moments(q))`` + the likelihoods'
 expected log-likelihood + entropies (:func:`view_log_joint`), the same functions the point-mass test
@@ -68,6 +70,12 @@ def eta_moments(dense: bool, dl: dict, dg: dict, z_m, z_second, sum_ezz, ew, eww
     return e_eta, var_theta + jnp.maximum(var_zw, 0.0)
 
 
+def weighted_coefficients(vm, q, ql, vd):
+    """The likelihood's Gaussian coefficients (p, a) of view ``vm`` times its weight (tempered posterior)."""
+    p, a = vm.likelihood.conjugate_observation().cavi_coefficients(q, ql, vd)
+    return (p, a) if vm.weight == 1.0 else (vm.weight * p, vm.weight * a)
+
+
 def terms_natural(vm, terms: dict, dg: dict, gram_t, lin_t):
     """Natural parameters (precision (D, Q, Q), linear (D, Q)) of the coordinate-optimal q(theta_d)
     given the data statistics ``gram_t``, ``lin_t`` and the terms' current priors."""
@@ -100,8 +108,8 @@ def view_log_joint(vm, plan_slices, dense: bool, dl, dg, load_m, theta_m, theta_
         out = out + term.cavi_elp(theta_m[a:b], theta_second(theta_m, theta_cov, sl), hm, dg)
     out = out + lik.cavi_elp(lik_m, dg)
     if dense:
-        return out + lik.expected_loglik_dense(lik_m, *eta_stats)
-    return out + lik.expected_loglik(lik_m, ql, {**dl, **dg}, *eta_stats)
+        return out + vm.weight * lik.expected_loglik_dense(lik_m, *eta_stats)
+    return out + vm.weight * lik.expected_loglik(lik_m, ql, {**dl, **dg}, *eta_stats)
 
 
 def _step(model: Model, plan: Plan, state, data):
@@ -120,13 +128,13 @@ def _step(model: Model, plan: Plan, state, data):
         lik, prior = vm.likelihood.conjugate_observation(), vm.loadings.conjugate()
         theta_m = g["terms"]["m"]
         if plan.is_dense(m):
-            tau = lik.dense_precision(g["lik"])
+            tau = vm.weight * lik.dense_precision(g["lik"])
             hz = dl["H"].T @ z_m
             lin = tau[:, None] * (dl["y"].T @ z_m - theta_m.T @ hz)
             gram = tau[:, None, None] * sum_ezz[None]
             saved = (tau,)
         else:
-            p, a = lik.cavi_coefficients(g["lik"], views_l[m], {**dl, **dg})
+            p, a = weighted_coefficients(vm, g["lik"], views_l[m], {**dl, **dg})
             r = a - p * (dl["H"] @ theta_m + dl["offset"][:, None])
             gram = (p.T @ ezz.reshape(n, kk)).reshape(-1, k, k)
             lin = r.T @ z_m
@@ -181,9 +189,10 @@ def _step(model: Model, plan: Plan, state, data):
         g["terms"] = terms
         stats = eta_moments(dense, dl, dg, z_m, z_second, sum_ezz, ew, eww, theta_m, cov)
         if dense:
-            g["lik"] = lik.cavi_update_dense(g["lik"], dg, *stats)
+            g["lik"] = lik.cavi_update_dense(g["lik"], dg, *(vm.weight * s for s in stats))
         else:
-            g["lik"], views_l[m] = lik.cavi_update(g["lik"], views_l[m], {**dl, **dg}, *stats, state["sweep"])
+            g["lik"], views_l[m] = lik.cavi_update(g["lik"], views_l[m], {**dl, **dg}, *stats, state["sweep"],
+                                                   vm.weight)
         hyper_m = tuple(t.cavi_moments(hq) for t, hq in zip(vm.terms, hyper))
         elbo += view_log_joint(vm, plan.term_slices[m], dense, dl, dg, prior.cavi_moments(g["loadings"]), theta_m,
                                cov, hyper_m, lik.cavi_moments(g["lik"]), views_l[m], stats)

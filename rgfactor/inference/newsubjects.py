@@ -86,6 +86,8 @@ def _newton_terms(model: Model, params: dict, data: dict, z):
     for view in model.view_names:
         w = params[f"W_{view}"]
         g, h = _eta_derivatives(model, view, params, data, z)
+        weight = model.view(view).weight   # the tempered target's weight of the view (1: the posterior)
+        g, h = weight * g, weight * h
         g_z = g_z + g @ w
         h_z = h_z + jnp.einsum("nd,dk,dl->nkl", h, w, w)
     return g_z, h_z
