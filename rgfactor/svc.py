@@ -179,14 +179,15 @@ class SVC(BaseEstimator):
             reported = model.reported(model.derive(run.draws, data, rng))
             sd_table = amplitude_savage_dickey(model, data, run.draws)
             eta = linear_predictor_draws(model, reported, data)
-        share = spatial_share(reported, arrays.design, eta, arrays.offset)
-        basis = model.surfaces.basis
-        attrs = {"likelihood": self.likelihood, "method": method, "response": str(getattr(y, "name", None) or "y"),
-                 "basis": basis.to_json(), "n_basis": list(basis.n_basis),
-                 "boundary_factor": list(basis.boundary_factor), "kernel": basis.kernel,
-                 "shortest_lengthscale": basis.shortest_lengthscale(), "collapsed": int(model.collapsed)}
-        idata = build_idata(model, arrays, reported, data, response=attrs["response"],
-                            sample_stats=run.sample_stats, attrs=attrs)
+            share = spatial_share(reported, arrays.design, eta, arrays.offset)
+            basis = model.surfaces.basis
+            attrs = {"likelihood": self.likelihood, "method": method,
+                     "response": str(getattr(y, "name", None) or "y"), "basis": basis.to_json(),
+                     "n_basis": list(basis.n_basis), "boundary_factor": list(basis.boundary_factor),
+                     "kernel": basis.kernel, "shortest_lengthscale": basis.shortest_lengthscale(),
+                     "collapsed": int(model.collapsed)}
+            idata = build_idata(model, arrays, reported, data, response=attrs["response"],
+                                sample_stats=run.sample_stats, attrs=attrs)
         diagnostics = {**run.diagnostics, "warnings": [str(w.message) for w in caught]
                        + list(run.diagnostics.get("warnings", []))}
         issues = []

@@ -18,6 +18,7 @@ from rgfactor.errors import DataError, DataWarning
 
 INTERCEPT = "intercept"
 MAX_COORDINATES = 3
+MIN_LOCATIONS = 5       # distinct locations below which no surface can be estimated
 UNIT_SEPARATOR = "/"
 
 
@@ -86,6 +87,14 @@ def unit_labels(index: pd.Index) -> tuple[list[str], dict]:
     return [str(v) for v in index], {}
 
 
+def describe_unit(index: pd.Index, label) -> str:
+    """'unit 'u3'' or, for a (subject, region) MultiIndex, "subject 'TCGA-1', region 'rim'" (level names)."""
+    if isinstance(index, pd.MultiIndex) and isinstance(label, tuple):
+        names = [str(n) if n is not None else f"level_{i}" for i, n in enumerate(index.names)]
+        return ", ".join(f"{n} {v!r}" for n, v in zip(names, label))
+    return f"unit {label!r}"
+
+
 def _frame(obj, what: str, example: str) -> pd.DataFrame:
     if isinstance(obj, pd.Series):
         return obj.to_frame(name=str(obj.name) if obj.name is not None else what)
@@ -97,7 +106,7 @@ def _frame(obj, what: str, example: str) -> pd.DataFrame:
 def _check_index(df: pd.DataFrame, what: str) -> None:
     dup = df.index[df.index.duplicated()]
     if len(dup):
-        raise DataError(f"{what} has duplicated unit IDs, e.g. {dup[0]!r}; each unit must appear once.")
+        raise DataError(f"{what} has duplicated unit IDs, e.g. {describe_unit(df.index, dup[0])}; each unit must appear once.")
 
 
 def _numeric(df: pd.DataFrame, what: str, column_kind: str) -> np.ndarray:
@@ -108,7 +117,7 @@ def _numeric(df: pd.DataFrame, what: str, column_kind: str) -> np.ndarray:
     bad = ~np.isfinite(x)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise DataError(f"{what}: unit {df.index[i]!r}, {column_kind} '{df.columns[j]}' is {x[i, j]}; "
+        raise DataError(f"{what}: {describe_unit(df.index, df.index[i])}, {column_kind} '{df.columns[j]}' is {x[i, j]}; "
                         f"{what} must be finite for every unit (drop the unit or fill the value).")
     return x
 
@@ -116,17 +125,23 @@ def _numeric(df: pd.DataFrame, what: str, column_kind: str) -> np.ndarray:
 def _aligned(df: pd.DataFrame, index: pd.Index, what: str) -> pd.DataFrame:
     missing = index.difference(df.index)
     if len(missing):
-        raise DataError(f"{what} has no row for {len(missing)} unit(s) of y, e.g. {missing[0]!r}; "
+        raise DataError(f"{what} has no row for {len(missing)} unit(s) of y, e.g. {describe_unit(index, missing[0])}; "
                         "y, X, coordinates (and groups) must be indexed by the same units.")
     extra = df.index.difference(index)
     if len(extra):
-        raise DataError(f"{what} has {len(extra)} unit(s) that y lacks, e.g. {extra[0]!r}; "
+        raise DataError(f"{what} has {len(extra)} unit(s) that y lacks, e.g. {describe_unit(df.index, extra[0])}; "
                         "y, X, coordinates (and groups) must be indexed by the same units.")
     return df.reindex(index)
 
 
 def check_coordinates(coords: pd.DataFrame, what: str = "coordinates", *, training: bool = True) -> np.ndarray:
-    """(n, D) finite coordinates; 1 to 3 numeric columns, none constant (training only)."""
+    """(n, D) finite coordinates; 1 to 3 numeric columns; in training, none constant and at least
+    :data:`MIN_LOCATIONS` distinct locations.
+
+    Raises
+    ------
+    DataError  naming the coordinate or unit at fault.
+    """
     d = coords.shape[1]
     if not 1 <= d <= MAX_COORDINATES:
         raise DataError(f"{what} has {d} columns {list(coords.columns)}; the spatially varying coefficient model "
@@ -137,6 +152,10 @@ def check_coordinates(coords: pd.DataFrame, what: str = "coordinates", *, traini
         if flat:
             raise DataError(f"{what}: coordinate '{flat[0]}' takes one value for every unit; drop it (a surface "
                             "cannot vary along a constant coordinate).")
+        n_loc = len(np.unique(x, axis=0))
+        if n_loc < MIN_LOCATIONS:
+            raise DataError(f"{what}: the units lie at only {n_loc} distinct location(s); a spatially varying "
+                            f"coefficient needs at least {MIN_LOCATIONS} (fit a plain regression instead).")
     return x
 
 
@@ -173,20 +192,20 @@ def spatial_arrays(y, X, coordinates, *, groups=None, offset=None, likelihood: s
     if not obs.any():
         raise DataError("y has no observed value (all NaN).")
     if np.isinf(yv).any():
-        raise DataError(f"y is infinite for unit {index[np.flatnonzero(np.isinf(yv))[0]]!r}.")
+        raise DataError(f"y is infinite for {describe_unit(index, index[np.flatnonzero(np.isinf(yv))[0]])}.")
     kind = data_kind(likelihood)
     if kind == "count":
         bad = obs & ((yv < 0) | (np.abs(yv - np.round(yv)) > 1e-8))
         if bad.any():
             i = np.flatnonzero(bad)[0]
-            raise DataError(f"y ({likelihood}) must hold non-negative integer counts; unit {index[i]!r} has {yv[i]}.")
+            raise DataError(f"y ({likelihood}) must hold non-negative integer counts; {describe_unit(index, index[i])} has {yv[i]}.")
     elif kind == "binary":
         bad = obs & (yv != 0) & (yv != 1)
         if bad.any():
             i = np.flatnonzero(bad)[0]
-            raise DataError(f"y ({likelihood}) must be 0/1; unit {index[i]!r} has {yv[i]}.")
+            raise DataError(f"y ({likelihood}) must be 0/1; {describe_unit(index, index[i])} has {yv[i]}.")
     if (~obs).any():
-        warnings.warn(f"y is missing for {int((~obs).sum())} unit(s), e.g. {index[np.flatnonzero(~obs)[0]]!r}: "
+        warnings.warn(f"y is missing for {int((~obs).sum())} unit(s), e.g. {describe_unit(index, index[np.flatnonzero(~obs)[0]])}: "
                       "left out of the likelihood; their surfaces are still estimated.", DataWarning, stacklevel=3)
 
     if X is None:
@@ -216,7 +235,7 @@ def spatial_arrays(y, X, coordinates, *, groups=None, offset=None, likelihood: s
         _check_index(groups.to_frame(), "groups")
         g = _aligned(groups.to_frame(), index, "groups").iloc[:, 0]
         if g.isna().any():
-            raise DataError(f"groups is NaN for unit {g.index[np.flatnonzero(g.isna().to_numpy())[0]]!r}; "
+            raise DataError(f"groups is NaN for {describe_unit(g.index, g.index[np.flatnonzero(g.isna().to_numpy())[0]])}; "
                             "every unit needs its subject.")
         codes, uniques = pd.factorize(g.astype(str), sort=False)
         group, group_labels = codes.astype(np.int32), [str(u) for u in uniques]

@@ -210,7 +210,9 @@ class HSGPBasis:
                 s = diag_spectral_density_squared_exponential(1.0, length, ell, list(self.n_basis), self.dim)
             else:
                 s = diag_spectral_density_matern(nu, 1.0, length, ell, list(self.n_basis), self.dim)
-            return jnp.sqrt(s)
+            # clamp before the root: S underflows to 0 at high frequencies for long lengthscales, and
+            # d sqrt(S) / dS is infinite there (NaN gradients = divergent NUTS transitions)
+            return jnp.sqrt(jnp.maximum(s, jnp.finfo(s.dtype).tiny))
 
         ls = jnp.asarray(lengthscale) / self.scale
         flat = jax.vmap(one)(ls.reshape(-1))

@@ -77,7 +77,7 @@ def amplitude_savage_dickey(model: SVCModel, data: dict, sampled: dict, *, n_dra
     ----------
     sampled : name -> (chain, draw, ...) draws of the program's sampled sites.
     n_draws : posterior draws averaged (evenly thinned).  n_grid : quadrature points in amplitude_j on
-        [0, 3 max draw], geometrically refined towards 0.
+        (0, 3 max draw], geometrically refined towards 0.
 
     Returns
     -------
@@ -94,7 +94,8 @@ def amplitude_savage_dickey(model: SVCModel, data: dict, sampled: dict, *, n_dra
     with jax.enable_x64(True):
         for j in range(model.n_terms):
             top = 3.0 * float(np.max(flat["amplitude"][:, j]))
-            grid = jnp.asarray(top * np.concatenate([[0.0], np.geomspace(1e-4, 1.0, n_grid - 1)]))
+            # the density at 0 is its limit from above (the Exponential's support excludes 0 itself)
+            grid = jnp.asarray(top * np.concatenate([[1e-12], np.geomspace(1e-4, 1.0, n_grid - 1)]))
 
             def cond(draw, grid=grid, j=j):
                 def lp(a):
