@@ -11,8 +11,19 @@ not pay for JAX, NumPyro and ArviZ until a model is built.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 __version__ = "0.1.0"
+
+# JAX's persistent compilation cache (rgfactor.inference.jaxcache) makes XLA:CPU print two spurious
+# error lines ("Target machine feature +prefer-no-gather is not supported ... SIGILL") for every program
+# it loads, although the cache is keyed by this machine's CPU (jax-ml/jax#38445: LLVM tuning flags
+# checked as CPU features). Silence XLA's C++ log below FATAL, unless you set TF_CPP_MIN_LOG_LEVEL or
+# switched the cache off; with JAX imported before rgfactor it is too late, and the cache stays off.
+if ("jax" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        and os.environ.get("RGFACTOR_COMPILATION_CACHE", "1").strip().lower() not in ("0", "false", "off", "no")):
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 _LAZY = {
     "MultiViewData": ("rgfactor.data.multiview", "MultiViewData"),
@@ -23,9 +34,11 @@ _LAZY = {
     "errors": ("rgfactor.errors", None),
     "model_selection": ("rgfactor.model_selection", None),
     "simulate": ("rgfactor.simulate", None),
+    "summary": ("rgfactor.posterior.summary", "summary"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]
+__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "summary",
+           "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``."""
+"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``, ``rgfactor bench CONFIG --out DIR``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
-import pandas as pd
 
 from rgfactor.errors import RGFactorError
 
@@ -28,20 +27,10 @@ def _project_root(spec_path: Path) -> Path:
     return spec_path.parent.parent if spec_path.parent.name == "models" else Path.cwd()
 
 
-def top_loadings(loadings: dict, n: int = 10) -> pd.DataFrame:
-    """The ``n`` largest-|w| features of each view and factor (long table)."""
-    rows = []
-    for view, w in loadings.items():
-        vals = w.to_pandas()
-        for factor in vals.columns:
-            col = vals[factor]
-            for feat in col.abs().sort_values(ascending=False).index[:n]:
-                rows.append({"view": view, "factor": factor, "feature": feat, "loading": float(col[feat])})
-    return pd.DataFrame(rows)
-
-
-def canonical_table(model) -> pd.DataFrame:
+def canonical_table(model):
     """PCCA: posterior mean and 94% HDI of the canonical correlations of every pair of views (long table)."""
+    import pandas as pd
+
     views = list(model.config_.view_names)
     parts = []
     for i, v1 in enumerate(views):
@@ -53,14 +42,23 @@ def canonical_table(model) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def status(message: str, progress) -> None:
+    """A phase of a long run, on stderr (when progress is on)."""
+    if progress:
+        print(f"rgfactor: {message}", file=sys.stderr, flush=True)
+
+
 def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, quick: bool, method: str | None,
             progress: bool) -> Path:
     """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
+    status("loading the model and the data", progress)
+
     import rgfactor
     from rgfactor import estimators
-    from rgfactor.sources import PATHLESS, load_source
-    from rgfactor.posterior.io import atomic_directory, versions, write_fit, write_json_safe
-    from rgfactor.report import write_report
+    from rgfactor.sources import load_source, spec_source
+    from rgfactor.posterior.fsio import atomic_directory
+    from rgfactor.posterior.io import versions, write_fit, write_json_safe
+    from rgfactor.reporting import write_model_report
     from rgfactor.spec import ModelSpec
 
     spec_path = Path(spec_path) if spec_path else _default_spec()
@@ -70,13 +68,12 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     if method:
         spec.inference["method"] = method
     data_root = data_root or os.environ.get(ENV_DATA_ROOT)
-    source = spec.data["source"]
-    options = dict(spec.data.get("options", {}))
+    source, options, path = spec_source(spec, spec_path, _project_root(spec_path), data_root)
     t0 = time.perf_counter()
-    path = None if source in PATHLESS else spec.data_path(_project_root(spec_path), data_root)
     data, labels = load_source(source, options, path)
     structure = spec.model.get("structure", "GFA")
     model = getattr(estimators, structure)(**spec.estimator_params())
+    status(f"fitting {structure} to {data!r}", progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(data, progress=progress)
@@ -85,29 +82,31 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     wall = time.perf_counter() - t0
     out = Path(out) if out else Path("runs") / spec.name
     spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
+                "method": model.diagnostics_["method"], "sparsity": model.diagnostics_["sparsity"],
                 "data_root": str(data_root) if data_root else spec.data.get("root", ""),
+                "data_sha256": data.fingerprint(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
     diagnostics = {**model.diagnostics_, "wall_time_s": wall,
                    "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +
                                                   [str(w.message) for w in caught]))}
 
-    extra = {"top_loadings": top_loadings(model.loadings_)}
+    extra = {}
     if structure == "PCCA":
         extra["canonical_correlations"] = canonical_table(model)
 
     def fill(tmp: Path) -> None:
+        from rgfactor.inference.interrupt import check
+
         (tmp / "spec.toml").write_text(spec.to_toml())
         write_fit(model, tmp)
         (tmp / "diagnostics.json").write_text(json.dumps(write_json_safe(diagnostics), indent=1))
-        report_diag = {k: v for k, v in diagnostics.items() if k != "summary"}
-        if "summary" in diagnostics:
-            report_diag["summary"] = pd.DataFrame(diagnostics["summary"])
-        write_report(tmp, title=spec.report.get("title", spec.name), description=spec.description,
-                     variance_explained=model.variance_explained(), factors=model.factors_,
-                     labels=labels[[c for c in spec.report.get("labels", labels.columns)]] if labels is not None else None,
-                     diagnostics=report_diag, spec_text=spec.to_toml(),
-                     extra_tables=extra)
+        report_labels = labels[list(spec.report.get("labels", labels.columns))] if labels is not None else None
+        write_model_report(tmp, model, data, report_labels, title=spec.report.get("title", spec.name),
+                           description=spec.description, spec_text=spec.to_toml(), diagnostics=diagnostics,
+                           level_names=spec.report.get("levels"), extra_tables=extra)
+        check()   # Ctrl-C while writing: the half-written directory is removed, an earlier one kept
 
+    status(f"fitted in {wall:.1f} s; writing the run directory and report", progress)
     atomic_directory(out, fill)
     print(f"rgfactor {rgfactor.__version__}: fitted '{spec.name}' ({structure}, {diagnostics['method']}) in "
           f"{wall:.1f} s -> {out}")
@@ -124,14 +123,37 @@ def main(argv: list[str] | None = None) -> int:
                                          f"the project root; or ${ENV_DATA_ROOT})")
     fit.add_argument("--quick", action="store_true", help="apply the spec's [quick] reduced settings (CI)")
     fit.add_argument("--method", choices=["svi", "nuts", "cavi"], help="override the spec's inference method")
-    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
+    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                     help="phase messages and progress bars on stderr (default: on)")
+    bench = sub.add_parser("bench", help="run a benchmark of integration methods (benchmarks/*.toml) on Dask")
+    bench.add_argument("config", help="benchmark config, e.g. benchmarks/default.toml")
+    bench.add_argument("--out", required=True, help="output folder; a rerun resumes from its fits.jsonl")
+    bench.add_argument("--scheduler", help="Dask scheduler address (tcp://...), or 'serial' for this process; "
+                                          "default: a LocalCluster")
+    bench.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    bench.add_argument("--data-root", help="folder holding the datasets (default: the config's data_root)")
+    bench.add_argument("--retry-failed", action="store_true", help="run again the fits the log records as failed")
     args = parser.parse_args(argv)
+    from rgfactor.inference.interrupt import interruptible
+
     try:
-        run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
-                method=args.method, progress=args.progress)
+        if args.command == "bench":   # Dask workers are stopped by a plain KeyboardInterrupt; the log resumes
+            from rgfactor.benchmark import run_benchmark   # imports Dask and JAX lazily, not at --help
+
+            res = run_benchmark(args.config, args.out, scheduler=args.scheduler, n_workers=args.workers,
+                                data_root=args.data_root, retry_errors=args.retry_failed, progress=True)
+            print(f"rgfactor bench: {res['info']['n_run']} fits run, {res['info']['n_reused']} reused, "
+                  f"{res['info']['wall_s']:.0f} s -> {res['files']['report']}")
+            return 0
+        with interruptible():
+            run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
+                    method=args.method, progress=args.progress)
     except RGFactorError as e:
         print(f"rgfactor: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rgfactor: interrupted; nothing was written.", file=sys.stderr)
+        return 130
     return 0
 
 

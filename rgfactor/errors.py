@@ -23,6 +23,11 @@ class NotFittedError(RGFactorError, AttributeError):
     """A fitted attribute was requested from an estimator that has not been fitted."""
 
 
+class FitFileError(RGFactorError):
+    """A saved fit (or run directory) cannot be written or read: a foreign or damaged file, a format
+    from another version, a directory holding files rgfactor did not write."""
+
+
 class InferenceError(RGFactorError):
     """Inference could not run (non-finite ELBO, unsupported prior for the chosen method, ...)."""
 

@@ -153,8 +153,7 @@ def cross_validate(estimator, data: MultiViewData, cv: SubjectKFold, response: s
 def subject_log_likelihood(model) -> az.InferenceData:
     """InferenceData whose log_likelihood group has one variable ``LOGLIK_VAR`` (chain, draw, subject):
     the log-likelihood of each subject summed over its views."""
-    model._check_fitted()
-    ll = model.idata_.log_likelihood
+    ll = model.log_likelihood()
     total = sum(ll[v] for v in ll.data_vars)
     return az.InferenceData(posterior=model.idata_.posterior, log_likelihood=total.to_dataset(name=LOGLIK_VAR))
 

@@ -56,7 +56,7 @@ def test_student_t_view_end_to_end(student_t):
     y = fit_t.idata_.observed_data["x"].values[0]
     mu = d0["intercept_x"].values + d0["W_x"].values @ d0["Z"].values[0]
     ref = np.nansum(stats.t(float(d0["df_x"]), mu, d0["sigma_x"].values).logpdf(y))
-    np.testing.assert_allclose(fit_t.idata_.log_likelihood["x"].values[0, 0, 0], ref, rtol=1e-4)
+    np.testing.assert_allclose(fit_t.log_likelihood()["x"].values[0, 0, 0], ref, rtol=1e-4)
     z0 = truth["Z"] - truth["Z"].mean(0)
     cos_t, cos_g = (np.cos(subspace_angles(z0, m.factors_.values - m.factors_.values.mean(0))).min()
                     for m in (fit_t, fit_g))

@@ -37,7 +37,8 @@ def test_idata_dims_for_each_likelihood(likelihood):
     if nuisance:
         assert post[nuisance].dims == ("chain", "draw", "a_feature")
     assert not any(v.startswith(("site_raw_", "lambda_")) for v in post.data_vars)
-    ll = model.idata_.log_likelihood
+    assert "log_likelihood" not in model.idata_.groups()   # computed on demand only
+    ll = model.log_likelihood()
     assert set(ll.data_vars) == {"a", "b"} and ll["a"].dims == ("chain", "draw", "subject")
     assert tuple(post["a_feature"].values) == data.to_arrays().view("a").features
 
@@ -64,7 +65,7 @@ def test_log_likelihood_is_zero_for_subjects_missing_a_view(fitted_small, small_
     data, _ = small_cohort
     missing = data.views["radiomics"].isna().all(axis=1).to_numpy()
     assert missing.any()
-    ll = fitted_small.idata_.log_likelihood["radiomics"].values
+    ll = fitted_small.log_likelihood()["radiomics"].values
     assert np.all(ll[:, :, missing] == 0.0) and np.all(ll[:, :, ~missing] != 0.0)
 
 
@@ -74,11 +75,14 @@ def test_log_likelihood_matches_scipy_for_one_draw(fitted_small, small_cohort):
     data, _ = small_cohort
     post = fitted_small.idata_.posterior.isel(chain=0, draw=3)
     y = fitted_small.idata_.observed_data["radiomics"].values
+    site = fitted_small.idata_.constant_data["site_code"].values
     mu = (post["intercept_radiomics"].values + post["Z"].values @ post["W_radiomics"].values.T
-          + post["site_effect_radiomics"].values[fitted_small.idata_.constant_data["site_code"].values])
-    lp = stats.norm(mu, post["sigma_radiomics"].values).logpdf(y)
+          + post["site_effect_radiomics"].values[site])
+    # site_effects=True: a site scales each feature's noise precision by kappa[site, feature]
+    sd = post["sigma_radiomics"].values / np.sqrt(post["site_scale_radiomics"].values[site])
+    lp = stats.norm(mu, sd).logpdf(y)
     expected = np.nansum(lp, axis=1)
-    np.testing.assert_allclose(fitted_small.idata_.log_likelihood["radiomics"].values[0, 3], expected, rtol=1e-4)
+    np.testing.assert_allclose(fitted_small.log_likelihood()["radiomics"].values[0, 3], expected, rtol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["svi", "cavi"])
@@ -117,8 +121,8 @@ def test_cavi_idata_contract_with_all_four_likelihoods():
     for v in views:
         assert post[f"W_{v}"].dims == ("chain", "draw", f"{v}_feature", "factor")
         assert post[f"site_effect_{v}"].dims == ("chain", "draw", "site", f"{v}_feature")
-        assert model.idata_.log_likelihood[v].dims == ("chain", "draw", "subject")
-        assert np.all(np.isfinite(model.idata_.log_likelihood[v].values))
+        assert model.log_likelihood()[v].dims == ("chain", "draw", "subject")
+        assert np.all(np.isfinite(model.log_likelihood()[v].values))
     assert post["sigma_g"].dims == ("chain", "draw", "g_feature")
     assert post["dispersion_nb"].dims == ("chain", "draw", "nb_feature")
     assert len(model.diagnostics_["elbo"]) == model.diagnostics_["n_steps"]
@@ -127,7 +131,7 @@ def test_cavi_idata_contract_with_all_four_likelihoods():
 def test_save_load_exact_round_trip(fitted_small, small_cohort, tmp_path):
     data, _ = small_cohort
     fitted_small.save(tmp_path / "fit")
-    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["model.json", "posterior.nc"]
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["model.json", "posterior.nc", "rgfactor-manifest.json"]
     loaded = rgf.load(tmp_path / "fit")
     assert type(loaded) is rgf.GFA and loaded.get_params() == fitted_small.get_params()
     for group in fitted_small.idata_.groups():

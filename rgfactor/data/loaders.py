@@ -103,7 +103,7 @@ def tcga_glioma_counts(path, *, n_top_genes: int = 1000, min_mean_count: float =
                   DataWarning, stacklevel=2)
     counts = counts.round()
     counts = counts.loc[:, counts.mean() >= min_mean_count]
-    sf, _ = size_factors(counts.to_numpy())
+    sf, _, _ = size_factors(counts.to_numpy())
     logn = np.log1p(counts.to_numpy() / sf[:, None])
     top = np.argsort(-logn.var(axis=0), kind="stable")[:n_top_genes]
     counts = counts.iloc[:, np.sort(top)].astype(int)

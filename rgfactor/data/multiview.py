@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
+from rgfactor.data.checks import (check_covariates, check_encoded_covariates, check_id_formats, normalise_ids,
+                                  subject_id)
 from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
 from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
@@ -34,7 +36,7 @@ class MultiViewData:
     covariates : DataFrame (subject, covariate) of numeric covariates (categorical ones one-hot
         encoded, first level dropped), or None.
     transforms : dict view name -> 'none' | 'standardize' | 'yeo-johnson' (gaussian views).
-    size_factors : 'median_of_ratios' or 'none' (count views).
+    size_factors : 'trimmed_ratio', 'poscounts', 'median_of_ratios' or 'none' (count views).
     """
 
     views: dict
@@ -43,12 +45,12 @@ class MultiViewData:
     site: pd.Series | None = None
     covariates: pd.DataFrame | None = None
     transforms: dict | None = None
-    size_factors: str = "median_of_ratios"
+    size_factors: str = "trimmed_ratio"
 
     @classmethod
     def from_pandas(cls, views: dict, likelihoods: dict, site: pd.Series | None = None,
                     covariates: pd.DataFrame | None = None, *, transforms: dict | None = None,
-                    size_factors: str = "median_of_ratios") -> MultiViewData:
+                    size_factors: str = "trimmed_ratio") -> MultiViewData:
         """Validate views and build the cohort.
 
         Parameters
@@ -62,7 +64,10 @@ class MultiViewData:
             fitting, non-numeric ones one-hot encoded (first level dropped). No NaN allowed.
         transforms : dict view name -> transform of a gaussian view: 'standardize' (default),
             'yeo-johnson' (Yeo & Johnson 2000, then standardise) or 'none'.
-        size_factors : 'median_of_ratios' (default; Anders & Huber 2010) or 'none', for count views.
+        size_factors : count views' size factors: 'trimmed_ratio' (default; a trimmed ratio of sums against
+            DESeq2's poscounts reference, accurate at 1-5 counts per entry), 'poscounts' (DESeq2's estimator
+            for sparse counts), 'median_of_ratios' (Anders & Huber 2010; features positive in every
+            subject only) or 'none' (see :func:`rgfactor.data.preprocess.size_factors`).
 
         Raises
         ------
@@ -74,27 +79,33 @@ class MultiViewData:
         arrays, order = {}, []
         seen = set()
         for name, df in views.items():
-            x = check_view(name, likelihoods[name], df)
-            arrays[name] = pd.DataFrame(x, index=df.index.astype(str), columns=[str(c) for c in df.columns])
+            if not isinstance(df, pd.DataFrame):
+                raise DataError(f"view '{name}' must be a pandas DataFrame indexed by subject ID, got {type(df).__name__}.")
+            ids = normalise_ids(df.index, f"view '{name}'")
+            x = check_view(name, likelihoods[name], df.set_axis(ids, axis=0))
+            arrays[name] = pd.DataFrame(x, index=ids, columns=[str(c) for c in df.columns])
             for s in arrays[name].index:
                 if s not in seen:
                     seen.add(s)
                     order.append(s)
+        check_id_formats({n: a.index for n, a in arrays.items()})
         check_shared_subjects({n: set(a.index) for n, a in arrays.items()})
         subjects = pd.Index(order, name=SUBJECT)
         arrays = {n: a.reindex(subjects) for n, a in arrays.items()}
         site_s = None
         if site is not None:
             site = pd.Series(site).copy()
-            site.index = site.index.astype(str)
+            site.index = normalise_ids(site.index, "site")
             check_subject_labels("site", site.index, site, subjects)
             site_s = site.reindex(subjects).astype(str).rename("site")
         cov = None
         if covariates is not None:
             covariates = pd.DataFrame(covariates).copy()
-            covariates.index = covariates.index.astype(str)
+            covariates.index = normalise_ids(covariates.index, "covariates")
             check_subject_labels("covariates", covariates.index, covariates, subjects)
-            cov = pd.get_dummies(covariates.reindex(subjects), drop_first=True, dtype=float).astype(float)
+            raw = check_covariates(covariates.reindex(subjects))
+            cov = pd.get_dummies(raw, drop_first=True, dtype=float).astype(float) if raw.shape[1] else None
+            check_encoded_covariates(cov, site_s)
         transforms = dict(transforms or {})
         for name in transforms:
             if name not in views:
@@ -103,6 +114,62 @@ class MultiViewData:
             transforms.setdefault(name, "standardize" if data_kind(lik) == "real" else "none")
         return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
                    covariates=cov, transforms=transforms, size_factors=size_factors)
+
+    @classmethod
+    def from_mudata(cls, mdata, likelihoods: dict, *, site: str | None = None, covariates=None,
+                    layers: dict | None = None, transforms: dict | None = None,
+                    size_factors: str = "trimmed_ratio") -> MultiViewData:
+        """A cohort from a MuData (or an ``.h5mu`` path): one view per modality named in ``likelihoods``.
+
+        Parameters
+        ----------
+        mdata : mudata.MuData, or the path of an ``.h5mu`` file (read with ``mudata.read_h5mu``).
+        likelihoods : dict modality -> 'gaussian' | 'negative_binomial' | 'bernoulli' | 'poisson'. Only the
+            modalities named here become views.
+        site : name of the ``mdata.obs`` column of site labels (a modality's own column reads 'rna:batch').
+        covariates : list of ``mdata.obs`` column names.
+        layers : dict modality -> layer holding the values (e.g. raw counts in 'counts'); default ``X``
+            (sparse matrices are made dense).
+        transforms, size_factors : as in :meth:`from_pandas`.
+
+        Subjects are the modalities' ``obs_names``; a subject absent from a modality has that view
+        missing (masked, not imputed). Needs the optional packages of ``rgfactor[scverse]``.
+
+        Raises
+        ------
+        DataError  naming the modality, layer or ``obs`` column at fault; then the checks of :meth:`from_pandas`.
+        """
+        from rgfactor.data.scverse import mudata_views
+
+        views, site_s, cov = mudata_views(mdata, likelihoods, site, covariates, layers)
+        return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
+                               size_factors=size_factors)
+
+    @classmethod
+    def from_anndata(cls, adata, likelihoods: dict, *, view_key: str | None = None, layer: str | None = None,
+                     site: str | None = None, covariates=None, transforms: dict | None = None,
+                     size_factors: str = "trimmed_ratio") -> MultiViewData:
+        """A cohort from an AnnData (or an ``.h5ad`` path) of subjects x features.
+
+        Parameters
+        ----------
+        adata : anndata.AnnData, or the path of an ``.h5ad`` file.
+        likelihoods : dict view -> likelihood. Without ``view_key``: one entry, the whole matrix is that view.
+        view_key : ``var`` column assigning each feature to a view (e.g. 10x's 'feature_types'); the views
+            are the values named in ``likelihoods``.
+        layer : layer holding the values (default ``X``).
+        site, covariates : ``adata.obs`` column names (a str; a list of str).
+        transforms, size_factors : as in :meth:`from_pandas`.
+
+        Raises
+        ------
+        DataError  naming the view, ``var``/``obs`` column or layer at fault; then the checks of :meth:`from_pandas`.
+        """
+        from rgfactor.data.scverse import anndata_views
+
+        views, site_s, cov = anndata_views(adata, likelihoods, view_key, layer, site, covariates)
+        return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
+                               size_factors=size_factors)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -119,6 +186,23 @@ class MultiViewData:
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
         return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
 
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the data as fitted: every view's values, subject IDs and feature names, the
+        likelihoods and transforms, the site and the covariates. Recorded in a run's spec.toml so that a
+        result can be traced to the exact data it came from."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.views):
+            df = self.views[name]
+            h.update(f"{name}|{self.likelihoods[name]}|{(self.transforms or {}).get(name)}".encode())
+            h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+            h.update("|".join(map(str, df.columns)).encode())
+        for extra in (self.site, self.covariates):
+            if extra is not None:
+                h.update(pd.util.hash_pandas_object(extra, index=True).to_numpy().tobytes())
+        return h.hexdigest()
+
     def subset(self, subjects) -> MultiViewData:
         """The cohort restricted to ``subjects`` (IDs, in the given order), every view at once.
 
@@ -129,7 +213,7 @@ class MultiViewData:
         ------
         DataError  if a subject ID is unknown or listed twice.
         """
-        subjects = pd.Index([str(s) for s in subjects], name=SUBJECT)
+        subjects = pd.Index([subject_id(s) for s in subjects], name=SUBJECT)
         unknown = subjects.difference(self.subjects)
         if len(unknown):
             raise DataError(f"subset: unknown subject(s) {list(unknown[:5])}; the cohort has {self.n_subjects}.")
@@ -143,7 +227,7 @@ class MultiViewData:
     def fit_preprocessing(self) -> Preprocessing:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
         vps = {n: fit_view(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
-                           self.size_factors) for n, df in self.views.items()}
+                           self.size_factors, subjects=list(df.index)) for n, df in self.views.items()}
         prep = Preprocessing(views=vps)
         if self.site is not None:
             prep.sites = sorted(self.site.unique().tolist())
@@ -169,7 +253,7 @@ class MultiViewData:
                 df = self.views[name].reindex(columns=vp.features)
             else:
                 df = pd.DataFrame(np.nan, index=self.subjects, columns=vp.features)
-            y, log_offset = apply_view(vp, df.to_numpy(dtype=float))
+            y, log_offset = apply_view(vp, df.to_numpy(dtype=float), subjects=list(df.index), view=name)
             mask = ~np.isnan(y)
             views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=np.where(mask, y, 0.0), mask=mask,
                                     log_offset=log_offset, centre=np.asarray(vp.centre), scale=np.asarray(vp.scale),

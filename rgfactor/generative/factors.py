@@ -50,6 +50,12 @@ class IidNormalFactors:
         """log p(Z) of factors in the reported parameterisation (new subjects)."""
         return jnp.sum(self.prior().log_prob(z))
 
+    def log_density_derivatives(self, z, data: dict):
+        """Gradient (n, K) and Hessian blocks (n, K, K) of :meth:`log_density` in z."""
+        p = self.prior()
+        n, k = z.shape
+        return -(z - p.loc) / p.scale**2, jnp.broadcast_to(-jnp.eye(k) / p.scale**2, (n, k, k))
+
     def derive(self, draws: dict) -> dict:
         return draws
 

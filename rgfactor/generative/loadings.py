@@ -236,11 +236,11 @@ class ARDLoadings:
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         k = q["Ew"].shape[1]
-        chol = np.linalg.cholesky(q["W_cov"] + 1e-12 * np.eye(k))
-        eps = rng.standard_normal((num_draws,) + q["Ew"].shape)
-        w = q["Ew"][None] + np.einsum("bkl,sbl->sbk", chol, eps)
+        chol = np.linalg.cholesky(q["W_cov"] + 1e-12 * np.eye(k)).astype(np.float32)
+        eps = rng.standard_normal((num_draws,) + q["Ew"].shape, dtype=np.float32)
+        w = q["Ew"].astype(np.float32)[None] + np.einsum("bkl,sbl->sbk", chol, eps)
         alpha = rng.gamma(shape=q["alpha_a"], scale=1.0 / q["alpha_b"], size=(num_draws, k))
-        return {f"W_{view}": w * self.mask(k), f"alpha_{view}": alpha}
+        return {f"W_{view}": w * self.mask(k).astype(np.float32), f"alpha_{view}": alpha}
 
     def cavi_means(self, view: str, q: dict) -> dict:
         k = q["Ew"].shape[1]

@@ -16,7 +16,7 @@ import numpyro.distributions as dist
 
 from rgfactor.generative.components import ALL_ENGINES
 from rgfactor.generative.conjugate import gamma_elp, gamma_moments, normal_elp
-from rgfactor.generative.factors import Z, _diag
+from rgfactor.generative.factors import Z, IidNormalFactors, _diag
 from rgfactor.generative.loadings import ARDLoadings
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
@@ -73,6 +73,10 @@ class PPLSFactors:
 
     def log_density(self, z, data: dict):
         return jnp.sum(dist.Normal(0.0, 1.0).log_prob(z))
+
+    def log_density_derivatives(self, z, data: dict):
+        """Z = [T, H / sigma_h] ~ N(0, I) in the reported parameterisation."""
+        return IidNormalFactors().log_density_derivatives(z, data)
 
     def derive(self, draws: dict) -> dict:
         return draws

@@ -136,12 +136,14 @@ class SpikeSlabLoadings(ARDLoadings):
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         k = q["W_mu"].shape[1]
-        gam = 1.0 / (1.0 + np.exp(-q["W_logit"]))
-        s = rng.random((num_draws,) + gam.shape) < gam[None]
-        v = q["W_mu"][None] + rng.standard_normal(s.shape) / np.sqrt(q["W_lam"])[None]
+        gam = (1.0 / (1.0 + np.exp(-q["W_logit"]))).astype(np.float32)
+        s = rng.random((num_draws,) + gam.shape, dtype=np.float32) < gam[None]
+        v = (q["W_mu"].astype(np.float32)[None]
+             + rng.standard_normal(s.shape, dtype=np.float32) / np.sqrt(q["W_lam"]).astype(np.float32)[None])
         alpha = rng.gamma(shape=q["alpha_a"], scale=1.0 / q["alpha_b"], size=(num_draws, k))
         theta = rng.beta(q["theta_a"], q["theta_b"], size=(num_draws, k))
-        return {f"W_{view}": np.where(s, v, 0.0) * self.mask(k), f"alpha_{view}": alpha, f"theta_{view}": theta}
+        return {f"W_{view}": np.where(s, v, np.float32(0.0)) * self.mask(k).astype(np.float32), f"alpha_{view}": alpha,
+                f"theta_{view}": theta}
 
     def cavi_means(self, view: str, q: dict) -> dict:
         k = q["W_mu"].shape[1]

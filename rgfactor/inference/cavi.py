@@ -23,7 +23,9 @@ from rgfactor.errors import ConvergenceWarning, InferenceError, SpecError
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
-from rgfactor.inference.cavi_sweep import make_step
+from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step
+from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.progress import make_bar
 
 __all__ = ["CaviResult", "fit_cavi", "check_cavi"]
 
@@ -51,7 +53,21 @@ class CaviResult:
     state: dict = field(default=None, repr=False)
 
 
-def shard_over_subjects(data: dict, state: dict):
+def local_devices(devices) -> list:
+    """The devices to shard over: 'all' (every local device), an int (the first n), or a list."""
+    available = jax.local_devices()
+    if devices == "all" or devices is True:
+        return available
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise SpecError(f"devices={devices}, but this process sees {len(available)} device(s): {available}.")
+        return available[:devices]
+    if isinstance(devices, (list, tuple)) and devices:
+        return list(devices)
+    raise SpecError(f"devices must be 'all', a number of devices or a list of jax devices, got {devices!r}.")
+
+
+def shard_over_subjects(data: dict, state: dict, devices="all"):
     """Place (data, state) on a 1-D device mesh ``'subject'``: the local halves (arrays whose leading
     axis is the subject) are split along it, the global halves replicated.
 
@@ -59,11 +75,12 @@ def shard_over_subjects(data: dict, state: dict):
     """
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    devices = np.array(jax.devices())
+    devices = np.array(local_devices(devices))
     n = state["local"]["Z_m"].shape[0]
     if n % devices.size:
-        raise SpecError(f"shard_subjects=True needs the number of subjects ({n}) to be a multiple of "
-                        f"the number of devices ({devices.size}); drop subjects or set it to False.")
+        raise SpecError(f"sharding needs the number of subjects ({n}) to be a multiple of the number of "
+                        f"devices ({devices.size}); drop {n % devices.size} subject(s), use fewer devices, or "
+                        "fit by minibatches (batch_size=).")
     mesh = Mesh(devices, ("subject",))
     split, replicated = NamedSharding(mesh, PartitionSpec("subject")), NamedSharding(mesh, PartitionSpec())
 
@@ -88,8 +105,8 @@ def check_cavi(model: Model, arrays: ModelArrays) -> None:
 
 
 def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: float = 1e-6,
-             num_draws: int = 200, random_state: int = 0, progress: bool = False,
-             shard_subjects: bool = False, dense: bool = True) -> CaviResult:
+             num_draws: int = 200, random_state: int = 0, progress=False,
+             shard_subjects: bool = False, dense: bool = True, devices=None) -> CaviResult:
     """Fit ``model`` to ``arrays`` by mean-field CAVI and draw from the variational posterior.
 
     Parameters
@@ -100,13 +117,15 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
     tol : stop when |ELBO_t - ELBO_{t-1}| < tol * |ELBO_{t-1}|.
     num_draws : posterior draws returned per variable.
     random_state : seeds the PCA start and the draws; the same seed gives identical results.
-    progress : show a tqdm bar.
+    progress : True, False or 'auto' (a bar once the fit has run for a few seconds;
+        :mod:`rgfactor.inference.progress`).
     shard_subjects : split the subject axis of the data, Z and the Polya-Gamma parameters over all
         local devices (``jax.sharding.NamedSharding`` on a 1-D mesh named ``'subject'``); the
         per-feature blocks are replicated and XLA inserts the cross-device sums. Same results as
         unsharded up to float round-off.
     dense : use the sufficient-statistic path for fully observed Gaussian views (False: the
         (subject, feature) path everywhere; same ELBO).
+    devices : shard over these devices ('all', a number, or a list; implies ``shard_subjects``).
 
     Returns
     -------
@@ -124,23 +143,24 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
     with jax.enable_x64(True):
         data = prepare_data(model, plan, arrays)
         state = init_state(model, plan, arrays, random_state)
-        if shard_subjects:
-            data, state = shard_over_subjects(data, state)
-        step = make_step(model, plan)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=max_iter, desc="CAVI")
+        if shard_subjects or devices is not None:
+            data, state = shard_over_subjects(data, state, "all" if devices is None else devices)
+        work = arrays.n_subjects * sum(v.n_features for v in arrays.views) * model.n_factors**2
+        step = make_step(model, plan, quick_compile=work < QUICK_COMPILE_WORK)
+        bar = make_bar(max_iter, "CAVI (compiling)", progress, unit="sweep")
         for it in range(max_iter):
+            check_interrupt()
             state, elbo = step(state, data)
             value = float(elbo)
+            if it == 0 and bar is not None:
+                bar.set_description("CAVI", refresh=False)
             if not math.isfinite(value):
                 raise InferenceError(f"CAVI: the ELBO became non-finite at sweep {it + 1}; check the "
                                      "data for extreme values or use method='svi'.")
             trace.append(value)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(elbo=f"{value:.6g}")
+                bar.set_postfix(elbo=f"{value:.6g}", refresh=False)
             if it > 0 and abs(value - trace[-2]) < tol * abs(trace[-2]):
                 converged = True
                 break

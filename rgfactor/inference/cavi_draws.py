@@ -15,11 +15,12 @@ from rgfactor.inference.cavi_init import Plan
 
 
 def _mvn(rng, mean, cov, num_draws):
-    """Draws (num_draws, *mean.shape) from independent N(mean[i], cov[i]); mean (B, K), cov (B, K, K)."""
+    """Draws (num_draws, *mean.shape) from independent N(mean[i], cov[i]); mean (B, K), cov (B, K, K).
+    float32: posterior draws are summaries' input, not arithmetic's."""
     k = mean.shape[-1]
-    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k))
-    eps = rng.standard_normal((num_draws,) + mean.shape)
-    return mean[None] + np.einsum("bkl,sbl->sbk", chol, eps)
+    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k)).astype(np.float32)
+    eps = rng.standard_normal((num_draws,) + mean.shape, dtype=np.float32)
+    return mean.astype(np.float32)[None] + np.einsum("bkl,sbl->sbk", chol, eps)
 
 
 def to_reported(model: Model, draws: dict) -> dict:

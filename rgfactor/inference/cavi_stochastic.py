@@ -28,6 +28,8 @@ from rgfactor.inference.cavi import CaviResult, check_cavi
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import Plan, init_state, make_plan, prepare_data
 from rgfactor.inference.cavi_sweep import eta_moments, outer_second, set_terms, terms_natural
+from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.progress import make_bar
 
 __all__ = ["fit_cavi_stochastic"]
 
@@ -113,7 +115,7 @@ def _make_svi_step(model: Model, plan: Plan, local_iters: int):
 
 def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 256, n_epochs: int = 100,
                         forgetting: float = 0.75, delay: float = 1.0, local_iters: int = 2, tol: float = 1e-4,
-                        num_draws: int = 200, random_state: int = 0, progress: bool = False) -> CaviResult:
+                        num_draws: int = 200, random_state: int = 0, progress=False) -> CaviResult:
     """Natural-gradient SVI over minibatches of subjects (Hoffman et al. 2013).
 
     Parameters
@@ -160,14 +162,14 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
             return np.concatenate([np.asarray(g["loadings"]["Ew"]).ravel() for g in s["global"]["views"]])
 
         prev = loadings_mean(state)
-        epochs = range(n_epochs)
-        if progress:
-            from tqdm.auto import tqdm
-            epochs = tqdm(epochs, desc="stochastic VI")
-        for _ in epochs:
+        bar = make_bar(n_epochs, "stochastic VI", progress, unit="epoch")
+        for _ in range(n_epochs):
+            if bar is not None:
+                bar.update(1)
             order = rng.permutation(n)
             order = np.concatenate([order, order[: steps_per_epoch * batch_size - n]])
             for b in range(steps_per_epoch):
+                check_interrupt()
                 t += 1
                 rho = jnp.asarray((t + delay) ** (-forgetting))
                 run = first_step if t == 1 else step
@@ -177,6 +179,8 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
                 converged = True
                 break
             prev = cur
+        if bar is not None:
+            bar.close()
         state = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     return CaviResult(draws=posterior_draws(model, plan, state, num_draws, random_state),
                       moments=posterior_moments(model, plan, state), elbo=np.zeros(0),

@@ -17,7 +17,10 @@ from rgfactor.generative.model import Model
 
 METHODS = ("auto", "cavi", "svi", "nuts")
 # max_iter (SVI steps / CAVI sweeps) and tol (relative ELBO change) of each engine when left None
-ENGINE_DEFAULTS = {"svi": {"max_iter": 5000, "tol": 1e-5}, "cavi": {"max_iter": 1000, "tol": 1e-6}}
+ENGINE_DEFAULTS = {"svi": {"max_iter": 5000, "tol": 1e-5, "num_draws": 200},
+                   "cavi": {"max_iter": 1000, "tol": 1e-6, "num_draws": 200},
+                   "cavi_stochastic": {"max_iter": 100, "tol": 1e-4, "num_draws": 200},
+                   "nuts": {"num_draws": 500}}
 # 'auto' picks the first engine in this order that covers every component of the model
 AUTO_ORDER = ("cavi", "svi")
 # sparsity='auto': the first loadings prior in this order whose component the engine can fit
@@ -73,19 +76,32 @@ class EngineRun:
 
 
 def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, init: dict | None,
-               max_iter: int | None, tol: float | None, learning_rate: float, num_draws: int, num_warmup: int,
-               num_chains: int, random_state: int, progress: bool) -> EngineRun:
+               max_iter: int | None, tol: float | None, learning_rate: float, num_draws: int | None, num_warmup: int,
+               num_chains: int, random_state: int, progress, batch_size: int | None = None,
+               devices=None) -> EngineRun:
     """Run ``method`` ('cavi', 'svi' or 'nuts') on ``model`` and the data ``arrays``/``mdata``.
 
     ``init`` holds the NumPyro engines' initial values in the reported parameterisation (the
-    closed-form engine makes its own start). ``max_iter``/``tol`` of None take the engine's defaults.
+    closed-form engine makes its own start). ``max_iter``/``tol``/``num_draws`` of None take the
+    engine's defaults (ENGINE_DEFAULTS). ``batch_size`` (stochastic VI) and ``devices`` (subject
+    sharding) apply to the closed-form engine.
     """
-    stop = {k: v if v is not None else ENGINE_DEFAULTS.get(method, {}).get(k)
-            for k, v in (("max_iter", max_iter), ("tol", tol))}
+    key = "cavi_stochastic" if method == "cavi" and batch_size is not None else method
+    stop = {k: v if v is not None else ENGINE_DEFAULTS.get(key, {}).get(k)
+            for k, v in (("max_iter", max_iter), ("tol", tol), ("num_draws", num_draws))}
+    num_draws = stop.pop("num_draws")
+    if key == "cavi_stochastic":
+        from rgfactor.inference.cavi_stochastic import fit_cavi_stochastic
+
+        res = fit_cavi_stochastic(model, arrays, batch_size=batch_size, n_epochs=stop["max_iter"], tol=stop["tol"],
+                                  num_draws=num_draws, random_state=random_state, progress=progress)
+        return EngineRun(res.draws, diagnostics={"elbo": [], "n_steps": int(res.n_iter), "batch_size": int(batch_size),
+                                                 "converged": bool(res.converged), "warnings": []})
     if method == "cavi":
         from rgfactor.inference.cavi import fit_cavi
 
-        res = fit_cavi(model, arrays, **stop, num_draws=num_draws, random_state=random_state, progress=progress)
+        res = fit_cavi(model, arrays, **stop, num_draws=num_draws, random_state=random_state, progress=progress,
+                       devices=devices)
         return EngineRun(res.draws, diagnostics={"elbo": np.asarray(res.elbo).tolist(), "n_steps": int(res.n_iter),
                                                  "converged": bool(res.converged), "warnings": []})
     if method == "svi":

@@ -9,6 +9,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS
 
 from rgfactor.inference.init import init_strategy
+from rgfactor.inference.progress import show_sampler_bar
 
 
 @dataclass
@@ -21,7 +22,7 @@ class NutsResult:
 
 def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num_samples: int = 500,
              num_chains: int = 2, target_accept: float = 0.9, max_tree_depth: int = 8, random_state: int = 0,
-             progress: bool = False) -> NutsResult:
+             progress=False) -> NutsResult:
     """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
 
     ``model`` is the model's NUTS program (:meth:`Model.program` with engine 'nuts': the components
@@ -35,10 +36,11 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
                   target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method=method, progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(random_state), data, extra_fields=("diverging", "num_steps", "adapt_state.step_size"))
+                chain_method=method, progress_bar=show_sampler_bar(progress))
+    mcmc.run(jax.random.PRNGKey(random_state), data,
+             extra_fields=("diverging", "num_steps", "adapt_state.step_size", "energy"))
     draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {"diverging": np.asarray(extra["diverging"]), "n_steps": np.asarray(extra["num_steps"]),
-             "step_size": np.asarray(extra["adapt_state.step_size"])}
+             "step_size": np.asarray(extra["adapt_state.step_size"]), "energy": np.asarray(extra["energy"])}
     return NutsResult(draws=draws, sample_stats=stats)

@@ -12,10 +12,11 @@ import numpyro
 import optax
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoNormal
-from tqdm.auto import tqdm
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
 from rgfactor.inference.init import init_strategy
+from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.progress import make_bar
 
 
 @dataclass
@@ -35,7 +36,7 @@ class SviResult:
 
 def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, learning_rate: float = 0.01,
             tol: float = 1e-5, chunk: int = 100, num_draws: int = 500, random_state: int = 0,
-            progress: bool = False) -> SviResult:
+            progress=False) -> SviResult:
     """Fit ``model(data)`` by SVI with an AutoNormal guide initialised at ``init_values``.
 
     Runs ``chunk`` Adam steps per jitted call (lax.scan) and stops when the relative change of the
@@ -60,21 +61,28 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
 
     losses, prev, converged, warns = [], None, False, []
     n_chunks = max(1, int(np.ceil(num_steps / chunk)))
-    bar = tqdm(range(n_chunks), desc="SVI", disable=not progress, leave=False)
-    for i in bar:
+    bar = make_bar(n_chunks, "SVI (compiling)", progress, unit="x100 steps")
+    for i in range(n_chunks):
+        check_interrupt()
         state, loss = run_chunk(state, data, chunk)
+        if bar is not None:
+            bar.update(1)
+            if i == 0:
+                bar.set_description("SVI", refresh=False)
         loss = np.asarray(loss, dtype=float)
         if not np.all(np.isfinite(loss)):
             raise InferenceError("the ELBO became non-finite during SVI; lower learning_rate or check the data "
                                  "(extreme counts, a constant feature).")
         losses.append(loss)
         cur = float(loss.mean())
-        bar.set_postfix(elbo=f"{-cur:.4g}")
+        if bar is not None:
+            bar.set_postfix(elbo=f"{-cur:.4g}", refresh=False)
         if prev is not None and i >= 4 and abs(cur - prev) / max(abs(prev), 1e-12) < tol:
             converged = True
             break
         prev = cur
-    bar.close()
+    if bar is not None:
+        bar.close()
     if not converged:
         msg = f"SVI stopped at num_steps={num_steps} before the relative ELBO change fell below tol={tol}."
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)

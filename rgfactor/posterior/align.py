@@ -133,9 +133,12 @@ def canonical_order(draws: dict, importance: np.ndarray, roles: dict, n_top: int
     for j in range(k):
         top = np.argsort(-np.abs(w[:, j]))[: min(n_top, w.shape[0])]
         sign[j] = -1.0 if w[top, j].sum() < 0 else 1.0
-    c, s = draws["Z"].shape[:2]
-    out = apply_labelling(draws, np.broadcast_to(order, (c, s, k)).copy(), np.broadcast_to(sign, (c, s, k)).copy(),
-                          roles)
+    out = dict(draws)
+    if np.array_equal(order, np.arange(k)) and np.all(sign > 0):
+        return out, order, sign
+    for name, x in draws.items():   # one labelling for every draw: plain indexing of the factor axis
+        if roles[name].factor_indexed:
+            out[name] = x[..., order] * sign.astype(x.dtype) if roles[name].signed else x[..., order]
     return out, order, sign
 
 

@@ -9,7 +9,7 @@ from rgfactor.data.arrays import ModelArrays
 from rgfactor.dims import COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
 from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
-from rgfactor.posterior.loglik import subject_log_likelihood
+from rgfactor.posterior.layout import layout_draws
 from rgfactor.posterior.variance import variance_explained
 
 
@@ -17,7 +17,8 @@ def postprocess_draws(draws: dict, model: Model, random_state: int = 0) -> dict:
     """Reported variables derived from the sampled ones (site_effect = site_raw * site_sd, PPLS W, ...)
     and the sampler-only helpers dropped, both by the components' declarations. ``random_state``
     seeds the variables drawn from their conditionals (ARD precisions under NUTS)."""
-    out = {k: np.asarray(v, dtype=float) for k, v in draws.items()}
+    out = {k: np.asarray(v) if np.issubdtype(np.asarray(v).dtype, np.floating) else np.asarray(v, dtype=float)
+           for k, v in draws.items()}
     return model.reported(model.derive(out, np.random.default_rng(random_state)))
 
 
@@ -39,34 +40,43 @@ def posterior_means(draws: dict) -> dict:
 
 
 def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Model, *,
-                    sample_stats: dict | None = None, rotate: bool = False,
-                    random_state: int = 0) -> tuple[az.InferenceData, dict]:
+                    sample_stats: dict | None = None, multimodal: bool = True, rotate: bool = False,
+                    random_state: int = 0, method: str | None = None) -> tuple[az.InferenceData, dict]:
     """Aligned, ordered posterior as InferenceData, plus a summary dict.
 
-    Steps: derive reported variables; align sign/permutation across all chains and draws
+    Steps: derive reported variables; for draws that may sit in several labellings (``multimodal``:
+    MCMC chains), align sign/permutation across all chains and draws
     (:func:`rgfactor.posterior.align.align_draws`), and with ``rotate`` by orthogonal Procrustes
     (:func:`rotate_draws`), within groups of factors with the same activity pattern
-    (:func:`factor_groups`; structured models); order factors by total variance explained
-    and fix signs (:func:`canonical_order`); compute log-likelihood per view and subject.
+    (:func:`factor_groups`; structured models). Draws from a mean-field variational posterior come
+    from one mode, so they are not aligned (``multimodal=False``). Then order factors by total variance
+    explained at the posterior mean and fix signs (:func:`canonical_order`), and lay out the draws of
+    ``method`` for ArviZ (:func:`rgfactor.posterior.layout.layout_draws`: variational draws as
+    pseudo-chains).
+
+    The pointwise log-likelihood is not computed here: :func:`rgfactor.posterior.loglik.add_log_likelihood`
+    adds it when LOO, ``compare`` or a report asks for it.
 
     Returns
     -------
-    idata : groups posterior, log_likelihood (one variable per view, dims chain, draw, subject),
-        observed_data (one variable per view, model scale, NaN = missing), constant_data
-        (log size factors per view, site codes, standardised covariates), sample_stats when given.
+    idata : groups posterior, observed_data (one variable per view, model scale, NaN = missing),
+        constant_data (log size factors per view, site codes, standardised covariates), sample_stats
+        when given.
     info : {'alignment': ..., 'variance_explained': (n_views, K), 'variance_explained_total': (n_views,)}.
     """
     draws = postprocess_draws(raw_draws, model, random_state)
     roles = model.variables()
     groups = factor_groups(model)
-    draws, align_info = align_draws(draws, roles, groups=groups)
-    if rotate:
-        draws, rot_info = rotate_draws(draws, roles, groups=groups)
-        align_info["rotation_iter"] = rot_info["n_iter"]
-    ve, _ = variance_explained(posterior_means(draws), data, model)
-    draws, order, _ = canonical_order(draws, ve.sum(axis=0), roles, groups=groups)
+    if multimodal:
+        draws, align_info = align_draws(draws, roles, groups=groups)
+        if rotate:
+            draws, rot_info = rotate_draws(draws, roles, groups=groups)
+            align_info["rotation_iter"] = rot_info["n_iter"]
+    else:
+        align_info = {"n_relabelled": 0, "n_iter": 0, "note": "draws from a mean-field q (one mode): not aligned"}
     ve, ve_total = variance_explained(posterior_means(draws), data, model)
-    loglik = subject_log_likelihood(draws, data, model)
+    draws, order, _ = canonical_order(draws, ve.sum(axis=0), roles, groups=groups)
+    ve = ve[:, order]   # the fractions are invariant to a factor's sign
 
     k = model.n_factors
     coords = {SUBJECT: list(arrays.subjects), FACTOR: factor_labels(k)}
@@ -88,9 +98,9 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     if arrays.covariates is not None:  # standardised, as the model saw them
         constant["covariates"] = arrays.covariates
         dims["covariates"] = [SUBJECT, COVARIATE]
-    log_lik_dims = {v: [SUBJECT] for v in loglik}
-    idata = az.from_dict(posterior=draws, log_likelihood=loglik, observed_data=observed, constant_data=constant,
-                         sample_stats=sample_stats, coords=coords, dims={**dims, **log_lik_dims})
+    idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
+                         sample_stats=sample_stats, coords=coords, dims=dims)
+    idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are
     info = {"alignment": align_info, "variance_explained": ve, "variance_explained_total": ve_total,
             "factor_order": order.tolist()}
     return idata, info

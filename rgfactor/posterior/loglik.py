@@ -30,3 +30,44 @@ def subject_log_likelihood(draws: dict, data: dict, model: Model, chunk: int = 2
         parts = [np.asarray(f({k: v[i:i + chunk] for k, v in flat.items()})) for i in range(0, c * s, chunk)]
         out[view] = np.concatenate(parts).reshape(c, s, -1)
     return out
+
+
+def data_from_idata(idata) -> dict:
+    """The model data pytree (:func:`rgfactor.generative.model.model_data`) of a fit, rebuilt from its
+    ``observed_data`` (model-scale values, NaN = missing) and ``constant_data`` groups."""
+    import jax.numpy as jnp
+
+    obs, const = idata.observed_data, idata.constant_data
+    views = {}
+    for name in obs.data_vars:
+        y = np.asarray(obs[name])
+        mask = ~np.isnan(y)
+        views[name] = {"y": jnp.asarray(np.where(mask, y, 0.0), jnp.float32), "mask": jnp.asarray(mask),
+                       "log_offset": jnp.asarray(const[f"log_offset_{name}"], jnp.float32)}
+    data = {"views": views}
+    if "site_code" in const:
+        data["site"] = jnp.asarray(const["site_code"], jnp.int32)
+    if "covariates" in const:
+        data["covariates"] = jnp.asarray(const["covariates"], jnp.float32)
+    return data
+
+
+def add_log_likelihood(idata, model: Model, chunk: int = 25):
+    """Add (once) the ``log_likelihood`` group to ``idata``: per view, log p(y_n^(m) | theta) summed
+    over the subject's observed features, dims (chain, draw, subject), float32. Returns the group.
+
+    Computed on demand (LOO, ``compare``, a report), in chunks of ``chunk`` draws, from the fit's
+    own observed and constant data; a fit saved with it keeps it.
+    """
+    import xarray as xr
+
+    if "log_likelihood" in idata.groups():
+        return idata.log_likelihood
+    post = idata.posterior
+    draws = {k: np.asarray(post[k]) for k in post.data_vars}
+    loglik = subject_log_likelihood(draws, data_from_idata(idata), model, chunk=chunk)
+    coords = {"chain": post.chain.values, "draw": post.draw.values, "subject": post.subject.values}
+    group = xr.Dataset({v: (("chain", "draw", "subject"), x.astype(np.float32)) for v, x in loglik.items()},
+                       coords=coords)
+    idata.add_groups(log_likelihood=group)
+    return idata.log_likelihood

@@ -41,7 +41,7 @@ def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarra
         vm = model.view(view)
         vd = data["views"][view]
         m = np.asarray(vd["mask"])
-        lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()})
+        lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()}, data)
         eta = np.asarray(model.linear_predictor(view, lin, data, z))
         baseline = sum(np.asarray(t.contribution(view, lin, data)) for t in vm.terms if t.baseline)
         f_all = eta - baseline - np.asarray(vd["log_offset"])[:, None]
@@ -53,8 +53,12 @@ def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarra
             return float((((x - mu) ** 2) * m).sum())
 
         den = ss(f_all) + float((v_obs * m).sum())
-        w = np.asarray(means[f"W_{view}"])
-        zn = np.asarray(z)
-        per_factor.append([ss(np.outer(zn[:, k], w[:, k])) / den for k in range(model.n_factors)])
+        w = np.asarray(means[f"W_{view}"], dtype=np.float64)
+        zn = np.asarray(z, dtype=np.float64)
+        # factor k's sum of squares, sum_d w_dk^2 sum_{n obs} (z_nk - mean_{n obs} z_nk)^2, without (n, d) arrays
+        mf = m.astype(np.float64)
+        cnt = np.maximum(mf.sum(0), 1.0)[:, None]                    # (D, 1)
+        sz, sz2 = mf.T @ zn, mf.T @ zn**2                            # (D, K)
+        per_factor.append(np.sum(w**2 * (sz2 - sz**2 / cnt), axis=0) / den)
         total.append(ss(zn @ w.T) / den)
     return np.clip(np.array(per_factor), 0.0, 1.0), np.clip(np.array(total), 0.0, 1.0)
