@@ -35,9 +35,10 @@ _LAZY = {
     "model_selection": ("rgfactor.model_selection", None),
     "simulate": ("rgfactor.simulate", None),
     "summary": ("rgfactor.posterior.summary", "summary"),
+    "SVC": ("rgfactor.svc", "SVC"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "summary",
+__all__ = ["GFA", "PCCA", "PPLS", "SVC", "MultiViewData", "errors", "load", "model_selection", "simulate", "summary",
            "__version__"]
 
 

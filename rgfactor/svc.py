@@ -304,13 +304,14 @@ class SVC(BaseEstimator):
         lik = self.model_.likelihood
         params = {k: post[v].values[..., 0][..., None] for k, v in
                   zip(lik.nuisance, [n.name.format(view="response") for n in lik.nuisance_variables]) if v in post}
-        mean = np.asarray(lik.mean(jnp.asarray(eta), params)).mean(axis=(0, 1))
+        with jax.enable_x64(True):
+            mean = np.asarray(lik.mean(jnp.asarray(eta), params)).mean(axis=(0, 1))
         return xr.DataArray(mean, dims=("unit",), coords={"unit": units}, name="prediction")
 
     # --------------------------------------------------------------- persistence
     def save(self, path) -> None:
         """Write posterior.nc (InferenceData) and model.json to directory ``path``, atomically. No pickle."""
-        from rgfactor.posterior.io import atomic_directory
+        from rgfactor.posterior.fsio import atomic_directory
 
         self._check_fitted()
         atomic_directory(path, self.write)
