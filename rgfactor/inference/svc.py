@@ -8,7 +8,6 @@ axes; the posterior layer derives the reported variables.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -19,7 +18,7 @@ import optax
 from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
 
-from rgfactor.errors import ConvergenceWarning, InferenceError
+from rgfactor.inference.svi import optimise
 
 MAX_FULL_RANK = 600   # SVI guide: full-rank covariance up to this many latent dimensions, low rank beyond
 
@@ -59,7 +58,7 @@ def fit_svi(program, data: dict, *, num_steps: int = 20000, learning_rate: float
     on the unconstrained space (Kucukelbir et al. 2017, JMLR 18:14) and Adam with a cosine-decayed step.
 
     Runs ``chunk`` steps per jitted call and stops when the mean loss of a chunk changes by less than
-    ``tol`` (relative) from the previous one, or after ``num_steps``.
+    ``tol`` (relative) from the previous one, or after ``num_steps`` (:func:`rgfactor.inference.svi.optimise`).
 
     Raises
     ------
@@ -78,32 +77,11 @@ def fit_svi(program, data: dict, *, num_steps: int = 20000, learning_rate: float
         svi = SVI(program, guide, numpyro.optim.optax_to_numpyro(optax.adam(schedule)), Trace_ELBO())
         state = svi.init(k_init, data)
 
-        @partial(jax.jit, static_argnums=2)
-        def run_chunk(state, data, n):
-            return jax.lax.scan(lambda s, _: svi.update(s, data), state, None, length=n)
-
-        losses, prev, converged = [], None, False
-        for i in range(max(1, int(np.ceil(num_steps / chunk)))):
-            state, loss = run_chunk(state, data, chunk)
-            loss = np.asarray(loss, dtype=float)
-            if not np.all(np.isfinite(loss)):
-                raise InferenceError("the ELBO became non-finite during SVI; lower learning_rate or check the data "
-                                     "(extreme counts, an offset far from the counts' scale).")
-            losses.append(loss)
-            cur = float(loss.mean())
-            if progress:
-                print(f"SVI step {(i + 1) * chunk}: loss {cur:.6g}", flush=True)
-            if prev is not None and i >= 3 and abs(cur - prev) / max(abs(prev), 1.0) < tol:
-                converged = True
-                break
-            prev = cur
+        state, losses, converged, warns = optimise(svi, state, data, num_steps=num_steps, chunk=chunk, tol=tol,
+                                                   progress=progress, min_chunks=4,
+                                                   hint="extreme counts, an offset far from the counts' scale")
         draws = guide.sample_posterior(k_draw, svi.get_params(state), sample_shape=(num_draws,))
         draws = {k: np.asarray(v)[None] for k, v in draws.items() if k in trace and trace[k]["type"] == "sample"}
-    warns = []
-    if not converged:
-        msg = f"SVI stopped at num_steps={num_steps} before the relative loss change fell below tol={tol}."
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-        warns.append(msg)
     elbo = -np.concatenate(losses)
     return SVCRun(draws, None, {"method": "svi", "elbo": elbo, "n_steps": len(elbo), "converged": converged,
                                 "n_latent": n_latent, "warnings": warns})
