@@ -138,7 +138,7 @@ def test_recovers_the_true_surfaces(fitted):
     coverage = ((beta >= lo) & (beta <= hi)).mean(axis=0)
     assert coverage.min() > 0.8, coverage                     # pointwise 95% bands along one surface
     d = svc.diagnostics_
-    assert d["max_r_hat"] < 1.05 and d["n_divergent"] <= 0.02 * 600, d
+    assert d["max_r_hat"] < 1.05 and d["n_divergent"] == 0, d   # the floor: no divergent transition
 
 
 @pytest.mark.slow
