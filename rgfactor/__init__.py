@@ -36,9 +36,11 @@ _LAZY = {
     "active_factors": ("rgfactor.model_selection", "active_factors"),
     "simulate": ("rgfactor.simulate", None),
     "summary": ("rgfactor.posterior.summary", "summary"),
+    "SVC": ("rgfactor.svc", "SVC"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "active_factors", "errors", "load", "model_selection", "simulate", "summary",
+__all__ = ["GFA", "PCCA", "PPLS", "SVC", "MultiViewData", "active_factors", "errors", "load", "model_selection",
+           "simulate", "summary",
            "__version__"]
 
 

@@ -55,6 +55,30 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
     k_init, k_draw = jax.random.split(rng)
     state = svi.init(k_init, data)
 
+    state, losses, converged, warns = optimise(svi, state, data, num_steps=num_steps, chunk=chunk, tol=tol,
+                                               progress=progress, min_chunks=5,
+                                               hint="extreme counts, a constant feature")
+    params = svi.get_params(state)
+    draws = guide.sample_posterior(k_draw, params, sample_shape=(num_draws,))
+    draws = {k: np.asarray(v)[None] for k, v in draws.items()}
+    elbo = -np.concatenate(losses)
+    return SviResult(draws=draws, elbo=elbo, n_steps=len(elbo), converged=converged, warnings=warns)
+
+
+def optimise(svi, state, data, *, num_steps: int, chunk: int, tol: float, progress=False, min_chunks: int = 5,
+             hint: str = "extreme counts, a constant feature"):
+    """Run ``svi`` from ``state`` in jitted chunks of ``chunk`` steps (lax.scan) until the relative
+    change of the mean loss between consecutive chunks is below ``tol`` (after at least ``min_chunks``
+    chunks) or ``num_steps`` steps.
+
+    Returns
+    -------
+    (state, losses: list of (chunk,) arrays, converged: bool, warnings: list of str)
+
+    Raises
+    ------
+    InferenceError  if the ELBO becomes non-finite (``hint`` names likely causes).
+    """
     @partial(jax.jit, static_argnums=2)
     def run_chunk(state, data, n):
         return jax.lax.scan(lambda s, _: svi.update(s, data), state, None, length=n)
@@ -72,12 +96,12 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
         loss = np.asarray(loss, dtype=float)
         if not np.all(np.isfinite(loss)):
             raise InferenceError("the ELBO became non-finite during SVI; lower learning_rate or check the data "
-                                 "(extreme counts, a constant feature).")
+                                 f"({hint}).")
         losses.append(loss)
         cur = float(loss.mean())
         if bar is not None:
             bar.set_postfix(elbo=f"{-cur:.4g}", refresh=False)
-        if prev is not None and i >= 4 and abs(cur - prev) / max(abs(prev), 1e-12) < tol:
+        if prev is not None and i >= min_chunks - 1 and abs(cur - prev) / max(abs(prev), 1e-12) < tol:
             converged = True
             break
         prev = cur
@@ -85,10 +109,6 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
         bar.close()
     if not converged:
         msg = f"SVI stopped at num_steps={num_steps} before the relative ELBO change fell below tol={tol}."
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
         warns.append(msg)
-    params = svi.get_params(state)
-    draws = guide.sample_posterior(k_draw, params, sample_shape=(num_draws,))
-    draws = {k: np.asarray(v)[None] for k, v in draws.items()}
-    elbo = -np.concatenate(losses)
-    return SviResult(draws=draws, elbo=elbo, n_steps=len(elbo), converged=converged, warnings=warns)
+    return state, losses, converged, warns
