@@ -86,10 +86,11 @@ FIT_SCRIPT = textwrap.dedent("""
 @pytest.mark.timeout(600)
 def test_two_processes_same_seed_identical_fits(tmp_path):
     env = {**os.environ, "RGFACTOR_COMPILATION_CACHE": "0"}
-    runs = [subprocess.run([sys.executable, "-c", FIT_SCRIPT], capture_output=True, text=True, timeout=280, env=env)
-            for _ in range(2)]
-    for r in runs:
-        assert r.returncode == 0, r.stderr[-3000:]
-    lines = [dict(line.split() for line in r.stdout.strip().splitlines()) for r in runs]
+    procs = [subprocess.Popen([sys.executable, "-c", FIT_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]     # side by side: two fresh processes
+    outs = [p.communicate(timeout=500) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    lines = [dict(line.split() for line in out.strip().splitlines()) for out, _ in outs]
     assert set(lines[0]) == {"cavi", "svi", "nuts"}
     assert lines[0] == lines[1]
