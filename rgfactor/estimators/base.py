@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR, SUBJECT, VIEW, factor_labels, feature_dim
 from rgfactor.data.checks import check_factor_count, check_new_data, check_positive_int, check_site_setting
-from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
+from rgfactor.errors import ConvergenceWarning, DataError, DataWarning, NotFittedError, SpecError
 from rgfactor.generative.config import ModelConfig
 from rgfactor.generative.model import Model, config_from_arrays, describe, model_data
 from rgfactor.inference.engines import resolve_engine, run_engine
@@ -265,7 +265,9 @@ class FactorModel(BaseEstimator):
         self._check_fitted()
         if self.config_.site_effects == "none":
             raise SpecError("harmonize() needs a model fitted with site effects (site_effects=True).")
-        post = self.factor_posterior(data)
+        with warnings.catch_warnings():   # new sites: harmonize estimates their effects (and says so below 5)
+            warnings.filterwarnings("ignore", message=r"site\(s\) .* were not in the fit", category=DataWarning)
+            post = self.factor_posterior(data)
         site = np.asarray(self.idata_.constant_data["site_code"])
         weights = np.bincount(site[site >= 0], minlength=len(self.preprocessing_.sites)) / max((site >= 0).sum(), 1)
         out = harmonize(self.model_, self.preprocessing_, post.params, post.arrays, post.data, np.asarray(post.mean),
