@@ -31,12 +31,13 @@ _LAZY = {
     "PCCA": ("rgfactor.estimators", "PCCA"),
     "PPLS": ("rgfactor.estimators", "PPLS"),
     "load": ("rgfactor.estimators", "load"),
+    "Mediation": ("rgfactor.mediation", "Mediation"),
     "errors": ("rgfactor.errors", None),
     "model_selection": ("rgfactor.model_selection", None),
     "simulate": ("rgfactor.simulate", None),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]
+__all__ = ["GFA", "PCCA", "PPLS", "Mediation", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]
 
 
 def __getattr__(name: str):
