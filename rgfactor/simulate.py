@@ -288,13 +288,17 @@ def mediation_factors(n_subjects: int = 200, *, a=(0.0, 1.0), b=(0.8, 0.8), dire
                       outcome: str = "gaussian", views: dict | None = None, intercept: float = 0.0,
                       outcome_sd: float = 1.0, weibull_shape: float = 1.0, censoring_rate: float = 0.3,
                       follow_up: float = 3.0, noise_sd: float = 1.0, fraction_nonzero: float = 0.5,
-                      random_state: int = 0) -> tuple[MultiViewData, pd.DataFrame, dict]:
-    """Latent mediators with known paths: z_n ~ N(a x_n, I), views from the GFA model given z (every
-    factor active in every view), and the outcome from eta = intercept + direct x + z . b.
+                      activity=None, random_state: int = 0) -> tuple[MultiViewData, pd.DataFrame, dict]:
+    """Latent mediators with known paths: z_n ~ N(a x_n, I), views from the GFA model given z, and
+    the outcome from eta = intercept + direct x + z . b.
 
     The default has factor 1 exposure-independent but driving the outcome (a_1 = 0, b_1 = 0.8) and
     factor 2 shifted by the exposure and driving the outcome (a_2 = 1, b_2 = 0.8): the indirect effect
-    runs through factor 2 only.
+    runs through factor 2 only. ``activity`` (n_views, K) 0/1 says which factor loads on which view;
+    the default (two factors, two views) has factor 1 in both views and factor 2 in the first view
+    only. Factors that load on the same views can be rotated into each other without changing the
+    likelihood (only the per-factor NIE, not the total, depends on the rotation), so a design whose
+    per-factor effects are to be recovered needs distinct activity patterns.
 
     Returns
     -------
@@ -308,7 +312,11 @@ def mediation_factors(n_subjects: int = 200, *, a=(0.0, 1.0), b=(0.8, 0.8), dire
     x = (rng.random(n_subjects) < 0.5).astype(float)
     z = x[:, None] * a + rng.standard_normal((n_subjects, k))
     views = dict(views or {"imaging": ("gaussian", 40), "omics": ("gaussian", 30)})
-    gfa, truth = multiview(n_subjects, k, views=views, n_sites=0, activity=np.ones((len(views), k), dtype=int),
+    if activity is None:
+        activity = np.ones((len(views), k), dtype=int)
+        if k == 2 and len(views) == 2:
+            activity[1, 1] = 0
+    gfa, truth = multiview(n_subjects, k, views=views, n_sites=0, activity=np.asarray(activity, dtype=int),
                            fraction_nonzero=fraction_nonzero, missing_entries=0.0, missing_views=0.0,
                            noise_sd=noise_sd, values={"Z": z}, random_state=random_state)
     eta = intercept + direct * x + z @ b

@@ -194,7 +194,11 @@ def _sensitivity_block(paths: dict, rho: np.ndarray, x0: float, x1: float, scale
         raise SpecError("the sensitivity analysis assumes no exposure x mediator interaction (Imai et al. 2010); "
                         "refit with interaction=False.")
     b, a = paths["b"], paths["a"]
-    s_b = np.maximum(np.sqrt(np.sum((b * paths["med_sd"]) ** 2, axis=-1)), 1e-12)     # composite mediator: sd 1
+    if b.shape[-1] == 1:      # one mediator: M* = m / sd, Imai et al.'s rho itself (gamma = b sd keeps its sign)
+        s_b = b[:, 0] * paths["med_sd"][:, 0]
+        s_b = np.where(np.abs(s_b) < 1e-12, 1e-12, s_b)
+    else:                     # several: the composite mediator b . m / |b sd| (unit error sd)
+        s_b = np.maximum(np.sqrt(np.sum((b * paths["med_sd"]) ** 2, axis=-1)), 1e-12)
     a_star = np.sum(a * b, axis=-1) / s_b
     r = rho[None, :]
     root = np.sqrt(1.0 - r**2)
@@ -226,12 +230,14 @@ def sensitivity(model, posterior: dict, data: dict, rho, x0: float, x1: float, *
     Stat Sci 25:51, Theorem 2).
 
     The mediators enter the outcome through the index b . m; the sensitivity parameter is the
-    correlation between the outcome's error and the error of the composite mediator
-    M* = b . m / |b sd| (unit error sd): for one mediator it is Imai et al.'s rho. Given rho, the
+    correlation between the outcome's error and the error of the mediator: for one mediator m itself
+    (Imai et al.'s rho; gamma = b sd below, signed), for several the composite mediator
+    M* = b . m / |b sd| (unit error sd; gamma = |b sd| > 0, so rho > 0 means errors that push the
+    outcome the same way as the mediators' combined effect). Given rho, the
     structural coefficients follow from the fitted (rho = 0) ones per draw:
 
     gaussian   ACME(rho) = (x1 - x0) a* (gamma - rho sigma_Y / sqrt(1 - rho^2)),  a* = a . b / |b sd|,
-               gamma = |b sd|: Imai et al.'s a sigma_1 / sigma_2 (rho~ - rho sqrt((1 - rho~^2) / (1 - rho^2))),
+               gamma = b sd: Imai et al.'s a sigma_1 / sigma_2 (rho~ - rho sqrt((1 - rho~^2) / (1 - rho^2))),
                which is 0 at rho = rho~ = gamma / sqrt(gamma^2 + sigma_Y^2);
     bernoulli  the latent-variable (probit) form of Imai et al. with the logit model mapped to the
                probit scale (eta / 1.702): E[Y(t, M*(t'))] = Phi((alpha3 + beta3 t + gamma (alpha2 + a* t'))
