@@ -35,9 +35,11 @@ _LAZY = {
     "errors": ("rgfactor.errors", None),
     "model_selection": ("rgfactor.model_selection", None),
     "simulate": ("rgfactor.simulate", None),
+    "summary": ("rgfactor.posterior.summary", "summary"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "Mediation", "MultiViewData", "errors", "load", "model_selection", "simulate", "__version__"]
+__all__ = ["GFA", "PCCA", "PPLS", "Mediation", "MultiViewData", "errors", "load", "model_selection", "simulate",
+           "summary", "__version__"]
 
 
 def __getattr__(name: str):

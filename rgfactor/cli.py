@@ -1,4 +1,4 @@
-"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``."""
+"""The ``rgfactor`` command line: ``rgfactor fit [SPEC] --out runs/NAME``, ``rgfactor bench CONFIG --out DIR``."""
 
 from __future__ import annotations
 
@@ -27,20 +27,6 @@ def _project_root(spec_path: Path) -> Path:
     return spec_path.parent.parent if spec_path.parent.name == "models" else Path.cwd()
 
 
-def top_loadings(loadings: dict, n: int = 10):
-    """The ``n`` largest-|w| features of each view and factor (long table)."""
-    import pandas as pd
-
-    rows = []
-    for view, w in loadings.items():
-        vals = w.to_pandas()
-        for factor in vals.columns:
-            col = vals[factor]
-            for feat in col.abs().sort_values(ascending=False).index[:n]:
-                rows.append({"view": view, "factor": factor, "feature": feat, "loading": float(col[feat])})
-    return pd.DataFrame(rows)
-
-
 def canonical_table(model):
     """PCCA: posterior mean and 94% HDI of the canonical correlations of every pair of views (long table)."""
     import pandas as pd
@@ -66,14 +52,13 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
             progress: bool) -> Path:
     """Fit a spec and write its run directory (see ARCHITECTURE.md, "What a run writes")."""
     status("loading the model and the data", progress)
-    import pandas as pd
 
     import rgfactor
     from rgfactor import estimators
     from rgfactor.sources import PATHLESS, load_source
     from rgfactor.posterior.fsio import atomic_directory
     from rgfactor.posterior.io import versions, write_fit, write_json_safe
-    from rgfactor.report import write_report
+    from rgfactor.reporting import write_model_report
     from rgfactor.spec import ModelSpec
 
     spec_path = Path(spec_path) if spec_path else _default_spec()
@@ -101,12 +86,13 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
                 "method": model.diagnostics_["method"], "sparsity": model.diagnostics_["sparsity"],
                 "data_root": str(data_root) if data_root else spec.data.get("root", ""),
+                "data_sha256": data.fingerprint(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
     diagnostics = {**model.diagnostics_, "wall_time_s": wall,
                    "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +
                                                   [str(w.message) for w in caught]))}
 
-    extra = {"top_loadings": top_loadings(model.loadings_)}
+    extra = {}
     if structure == "PCCA":
         extra["canonical_correlations"] = canonical_table(model)
 
@@ -116,14 +102,10 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
         (tmp / "spec.toml").write_text(spec.to_toml())
         write_fit(model, tmp)
         (tmp / "diagnostics.json").write_text(json.dumps(write_json_safe(diagnostics), indent=1))
-        report_diag = {k: v for k, v in diagnostics.items() if k != "summary"}
-        if "summary" in diagnostics:
-            report_diag["summary"] = pd.DataFrame(diagnostics["summary"])
-        write_report(tmp, title=spec.report.get("title", spec.name), description=spec.description,
-                     variance_explained=model.variance_explained(), factors=model.factors_,
-                     labels=labels[[c for c in spec.report.get("labels", labels.columns)]] if labels is not None else None,
-                     diagnostics=report_diag, spec_text=spec.to_toml(),
-                     extra_tables=extra)
+        report_labels = labels[list(spec.report.get("labels", labels.columns))] if labels is not None else None
+        write_model_report(tmp, model, data, report_labels, title=spec.report.get("title", spec.name),
+                           description=spec.description, spec_text=spec.to_toml(), diagnostics=diagnostics,
+                           level_names=spec.report.get("levels"), extra_tables=extra)
         check()   # Ctrl-C while writing: the half-written directory is removed, an earlier one kept
 
     status(f"fitted in {wall:.1f} s; writing the run directory and report", progress)
@@ -145,10 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--method", choices=["svi", "nuts", "cavi"], help="override the spec's inference method")
     fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                      help="phase messages and progress bars on stderr (default: on)")
+    bench = sub.add_parser("bench", help="run a benchmark of integration methods (benchmarks/*.toml) on Dask")
+    bench.add_argument("config", help="benchmark config, e.g. benchmarks/default.toml")
+    bench.add_argument("--out", required=True, help="output folder; a rerun resumes from its fits.jsonl")
+    bench.add_argument("--scheduler", help="Dask scheduler address (tcp://...), or 'serial' for this process; "
+                                          "default: a LocalCluster")
+    bench.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    bench.add_argument("--data-root", help="folder holding the datasets (default: the config's data_root)")
+    bench.add_argument("--retry-failed", action="store_true", help="run again the fits the log records as failed")
     args = parser.parse_args(argv)
     from rgfactor.inference.interrupt import interruptible
 
     try:
+        if args.command == "bench":   # Dask workers are stopped by a plain KeyboardInterrupt; the log resumes
+            from rgfactor.benchmark import run_benchmark   # imports Dask and JAX lazily, not at --help
+
+            res = run_benchmark(args.config, args.out, scheduler=args.scheduler, n_workers=args.workers,
+                                data_root=args.data_root, retry_errors=args.retry_failed, progress=True)
+            print(f"rgfactor bench: {res['info']['n_run']} fits run, {res['info']['n_reused']} reused, "
+                  f"{res['info']['wall_s']:.0f} s -> {res['files']['report']}")
+            return 0
         with interruptible():
             run_fit(args.spec, Path(args.out) if args.out else None, data_root=args.data_root, quick=args.quick,
                     method=args.method, progress=args.progress)

@@ -247,7 +247,7 @@ class Mediation(BaseEstimator):
         if self.latent:
             idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                           multimodal=method == "nuts", rotate=method == "nuts",
-                                          random_state=self.random_state)
+                                          random_state=self.random_state, method=method)
             if inputs.confounder_names:
                 idata.posterior = idata.posterior.assign_coords(confounder=list(inputs.confounder_names))
             return idata, {"alignment": info["alignment"], "variance_explained": np.asarray(info["variance_explained"]).tolist()}

@@ -102,7 +102,8 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
               fraction_nonzero: float = 0.3, activity: np.ndarray | None = None,
               factor_scales: np.ndarray | None = None, missing_entries: float = 0.02, missing_views: float = 0.1,
               size_factor_sd: float = 0.3, noise_sd: float = 1.0, dispersion: float = 5.0,
-              values: dict | None = None, random_state: int = 0) -> tuple[MultiViewData, dict]:
+              site_scale_sd: float = 0.0, values: dict | None = None,
+              random_state: int = 0) -> tuple[MultiViewData, dict]:
     """Simulate a cohort from the GFA model (PCCA with an ``activity`` pattern) with known parameters.
 
     Parameters
@@ -123,6 +124,8 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
     missing_views : fraction of subjects missing each view other than the first (whole view).
     size_factor_sd : sd of the log size factors of count views (mean 0).
     noise_sd : Gaussian noise sd; dispersion : NB dispersion phi (variance mu + mu^2 / phi).
+    site_scale_sd : sd of log kappa_sd, the site effect on the noise precision of Gaussian views and on
+        the dispersion of NB views (log-normal, mean-1 kappa; truth 'site_scale'); 0 (default): none.
     values : extra values of the model's sampled sites (e.g. the nuisance of a likelihood you
         registered: ``{"df_x": 3.0}``); sites neither chosen here nor given are drawn from their prior.
     random_state : seed of the parameters, the observations and the missingness.
@@ -161,6 +164,10 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
         beta = rng.normal(0.0, covariate_effect_sd, size=(n_covariates, d)) if n_covariates else np.zeros((0, d))
         log_sf = rng.normal(0.0, size_factor_sd, size=n_subjects) if lik in ("negative_binomial", "poisson") \
             else np.zeros(n_subjects)
+        kappa = np.exp(rng.normal(-0.5 * site_scale_sd**2, site_scale_sd, size=(max(n_sites, 1), d))) \
+            if site_scale_sd > 0 and n_sites > 1 else np.ones((max(n_sites, 1), d))
+        truth.setdefault("site_scale", {})[name] = kappa
+        values.update({f"site_scale_{name}": kappa, f"site_scale_shape_{name}": np.asarray(10.0)})
         values.update({f"W_{name}": w, f"alpha_{name}": np.ones(n_factors), f"intercept_{name}": b,
                        f"sigma_{name}": np.full(d, noise_sd), f"tau_{name}": np.full(d, noise_sd**-2.0),
                        f"dispersion_{name}": np.full(d, dispersion),
@@ -170,7 +177,8 @@ def multiview(n_subjects: int = 200, n_factors: int = 5, *, views: dict | None =
         truth["features"][name] = [f"{name}_{j}" for j in range(d)]
     values.update(values_given)
     config = ModelConfig(views=tuple((n, views[n][0], views[n][1]) for n in names), n_factors=n_factors,
-                         site_effects=n_sites > 0, n_sites=n_sites if n_sites > 0 else 0, n_covariates=n_covariates)
+                         site_effects=("location_scale" if site_scale_sd > 0 else "location") if n_sites > 1 else False,
+                         n_sites=n_sites if n_sites > 0 else 0, n_covariates=n_covariates)
     ys = sample_views(describe(config), values, n_subjects, log_offsets=truth["log_size_factor"],
                       site=site if n_sites > 0 else None, covariates=x, random_state=random_state)
     frames = _frames(ys, subjects, rng, missing_entries, missing_views)

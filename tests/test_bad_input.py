@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -166,7 +165,7 @@ SETTINGS_ERRORS = [  # (id, estimator, data, exception, message)
     ("more-factors-than-subjects", rgf.GFA(8), SMALL, SpecError, "8 factors for 8 subjects"),
     ("factors-exceed-features", rgf.GFA(6), SMALL, SpecError, "no view has more features than that"),
     ("site-effects-without-site", rgf.GFA(2, site_effects=True), SMALL, SpecError, "the data have no site"),
-    ("site-effects-not-bool", rgf.GFA(2, site_effects="yes"), SMALL, SpecError, "site_effects must be True or False"),
+    ("site-effects-not-bool", rgf.GFA(2, site_effects="yes"), SMALL, SpecError, "site_effects must be False .* or 'location_scale', got 'yes'"),
     ("unknown-method", rgf.GFA(2, method="gibbs"), SMALL, SpecError, "unknown method 'gibbs'"),
     ("unknown-sparsity", rgf.GFA(2, sparsity="lasso"), SMALL, SpecError, "unknown sparsity 'lasso'"),
     ("spike-and-slab-svi", rgf.GFA(2, sparsity="spike_and_slab", method="svi"), SMALL, SpecError,

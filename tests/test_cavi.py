@@ -68,7 +68,7 @@ def test_elbo_never_decreases(sim, fit):
 def test_dense_gaussian_path_equals_generic():
     """Sufficient-statistic updates (plan.dense) give the same ELBO trace as the (subject, feature) path."""
     arrays, _, _ = simulate(likelihoods=("gaussian", "gaussian"), n_sites=2, n_cov=1)
-    model = cavi_model(arrays, 3, site_effects=True)
+    model = cavi_model(arrays, 3, site_effects="location")   # the dense path: location effects only
     traces = []
     for dense in (False, True):
         plan = make_plan(model, arrays, dense=dense)
@@ -88,7 +88,7 @@ def test_state_types_stable_across_a_sweep():
     """The sweep returns a state with the same tree, shapes, dtypes and weak types as its input,
     so the jitted step compiles once per fit (a weak-typed leaf once cost a second compilation)."""
     arrays, _, _ = simulate(**THREE_VIEWS)
-    model = cavi_model(arrays, 4, site_effects=True)
+    model = cavi_model(arrays, 4, site_effects="location")
     plan = make_plan(model, arrays)
     assert plan.dense == (True, False, False)
     with jax.enable_x64(True):
@@ -142,7 +142,8 @@ def test_draw_names_and_shapes():
         expected.update({f"W_{name}": (1, s, d, 4), f"alpha_{name}": (1, s, 4), f"theta_{name}": (1, s, 4),
                          f"intercept_{name}": (1, s, d), f"site_effect_{name}": (1, s, 2, d),
                          f"site_sd_{name}": (1, s, d), f"beta_{name}": (1, s, 2, d)})
-    expected.update({"sigma_v0": (1, s, 12), "dispersion_v2": (1, s, 7)})
+    expected.update({"sigma_v0": (1, s, 12), "dispersion_v2": (1, s, 7),   # site_effects=True: a site scale on
+                     "site_scale_v0": (1, s, 2, 12), "site_scale_shape_v0": (1, s)})   # the Gaussian view
     assert {k: v.shape for k, v in res.draws.items()} == expected
     assert np.all(res.draws["sigma_v0"] > 0) and np.all(res.draws["alpha_v1"] > 0)
     assert res.moments["Z_var"].shape == (n, 4) and np.all(res.moments["Z_var"] > 0)

@@ -36,7 +36,7 @@ BAD = [  # (views, likelihoods, extra kwargs, message fragment naming the culpri
     (views(rna=with_value(COUNTS, 4, 0, 12.5)), LIKS, {}, "non-integer values, e.g. subject 's4', feature 'g0' = 12.5"),
     (views(mutations=with_value(MUT, 1, 2, 2)), LIKS, {}, "view 'mutations' .* other than 0/1: subject 's1', feature 'm2'"),
     (views(radiomics=with_value(RAD, 3, 3, np.inf)), LIKS, {}, "infinite value: subject 's3', feature 'r3'"),
-    (views(radiomics=pd.concat([RAD, RAD.iloc[[0]]])), LIKS, {}, "duplicated subject IDs, e.g. 's0'"),
+    (views(radiomics=pd.concat([RAD, RAD.iloc[[0]]])), LIKS, {}, "view 'radiomics' has subject ID 's0' more than once"),
     (views(radiomics=RAD.iloc[:0]), LIKS, {}, "view 'radiomics' is empty"),
     (views(), {**LIKS, "rna": "zip"}, {}, "view 'rna': unknown likelihood 'zip'"),
     (views(), {k: v for k, v in LIKS.items() if k != "rna"}, {}, "view 'rna' has no likelihood"),
@@ -186,3 +186,12 @@ def test_categorical_covariates_are_one_hot_and_standardised():
         arrays = rgf.MultiViewData.from_pandas(views(), LIKS, covariates=cov).to_arrays()
     assert arrays.covariate_names == ("age", "sex_M")
     np.testing.assert_allclose(arrays.covariates.mean(0), 0.0, atol=1e-12)
+
+
+def test_fingerprint_identifies_the_data():
+    data = rgf.MultiViewData.from_pandas(views(), LIKS)
+    same = rgf.MultiViewData.from_pandas({k: v.copy() for k, v in views().items()}, LIKS)
+    changed = rgf.MultiViewData.from_pandas(views(radiomics=with_value(RAD, 0, 0, 9.0)), LIKS)
+    renamed = rgf.MultiViewData.from_pandas(views(radiomics=RAD.rename(columns={"r0": "x0"})), LIKS)
+    assert len(data.fingerprint()) == 64 and data.fingerprint() == same.fingerprint()
+    assert len({data.fingerprint(), changed.fingerprint(), renamed.fingerprint()}) == 3

@@ -3,7 +3,6 @@ bitwise-identical fits under every engine."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess

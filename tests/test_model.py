@@ -75,9 +75,12 @@ def test_log_likelihood_matches_scipy_for_one_draw(fitted_small, small_cohort):
     data, _ = small_cohort
     post = fitted_small.idata_.posterior.isel(chain=0, draw=3)
     y = fitted_small.idata_.observed_data["radiomics"].values
+    site = fitted_small.idata_.constant_data["site_code"].values
     mu = (post["intercept_radiomics"].values + post["Z"].values @ post["W_radiomics"].values.T
-          + post["site_effect_radiomics"].values[fitted_small.idata_.constant_data["site_code"].values])
-    lp = stats.norm(mu, post["sigma_radiomics"].values).logpdf(y)
+          + post["site_effect_radiomics"].values[site])
+    # site_effects=True: a site scales each feature's noise precision by kappa[site, feature]
+    sd = post["sigma_radiomics"].values / np.sqrt(post["site_scale_radiomics"].values[site])
+    lp = stats.norm(mu, sd).logpdf(y)
     expected = np.nansum(lp, axis=1)
     np.testing.assert_allclose(fitted_small.log_likelihood()["radiomics"].values[0, 3], expected, rtol=1e-4)
 

@@ -80,15 +80,17 @@ def test_heldout_density_matches_gaussian_closed_form(fitted_small, small_cohort
     masked = {**md, "views": {**md["views"], "radiomics": {**vd, "mask": jnp.zeros_like(vd["mask"])}}}
     params = m._global_means()
     mean, cov = laplace_factors(params, masked, m.model_)
-    lin, nuis = m.model_.view_params("radiomics", params)
+    lin, nuis = m.model_.view_params("radiomics", params, md)
     mu = np.asarray(m.model_.linear_predictor("radiomics", lin, md, mean))
-    w, s2 = params["W_radiomics"], params["sigma_radiomics"] ** 2
+    # site_effects=True: the noise sd is per (subject, feature), sigma_d / sqrt(kappa[site(n), d])
+    w = params["W_radiomics"]
+    s2 = np.broadcast_to(np.asarray(nuis["sigma"]) ** 2, mu.shape)
     for n in range(10):
         obs = np.asarray(vd["mask"][n])
         if not obs.any():
             assert np.isnan(got[n])
             continue
-        c = (w @ np.asarray(cov[n]) @ w.T + np.diag(s2))[np.ix_(obs, obs)]
+        c = (w @ np.asarray(cov[n]) @ w.T + np.diag(s2[n]))[np.ix_(obs, obs)]
         ref = multivariate_normal(mu[n, obs], c).logpdf(np.asarray(vd["y"][n])[obs])
         assert abs(got[n] - ref) < 0.05 * max(1.0, abs(ref) / 10)
 

@@ -49,7 +49,7 @@ def test_structure_and_recovery_mixed_likelihoods(tmp_path):
     assert abs(np.corrcoef(z[:, 0], truth["Z"][:, 0])[0, 1]) >= 0.85
     assert abs(np.corrcoef(z[:, 1], truth["S"][:, 0])[0, 1]) >= 0.85
     rho = m.canonical_correlations("v0", "v1")
-    assert rho.dims == ("chain", "draw", "component") and rho.shape == (1, 50, 1)
+    assert rho.dims == ("chain", "draw", "component") and rho.shape == (2, 25, 1)   # 50 draws from q, 2 pseudo-chains
     assert float(rho.min()) >= 0 and float(rho.max()) < 1
     tab = m.canonical_correlations("v0", "v1", summary=True)
     assert list(tab.columns) == ["component", "mean", "hdi_low", "hdi_high"]

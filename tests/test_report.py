@@ -216,13 +216,15 @@ def test_write_report(tmp_path):
     for rel in expected:
         assert (out / rel).stat().st_size > 0, rel
     page = path.read_text()
-    for heading in ["Variance explained", "Associations with clinical/molecular labels",
-                    "Factor plots", "Diagnostics", "Specification"]:
+    for heading in ["Variance explained", "Associations with clinical/molecular labels", "Factors",
+                    "Convergence", "Specification"]:
         assert f"<h2>{heading}</h2>" in page
+    assert "<h3>Factor plots</h3>" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "GBM &lt;demo&gt;" in page and "&lt;decreasing&gt;" in page and "&lt;b&gt;" in page
     assert "Factor1" in page.split("shared by more than one view")[1].split("</p>")[0]
-    assert "not</b> meet" in page and "seed" in page
+    warn_box = page.split('<div class="warn" role="alert">')[1].split("</div>")[0]
+    assert "did not meet its convergence criterion" in warn_box and "seed" in page
     assert "e-" in page  # p-values in scientific notation
 
 

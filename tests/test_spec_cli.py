@@ -1,6 +1,7 @@
 """Specs (TOML <-> dataclass) and the command line, end to end."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def test_cli_demo_end_to_end(tmp_path):
     assert diag["method"] == "cavi" and len(diag["elbo"]) == diag["n_steps"]  # the default engine
     spec_text = (out / "spec.toml").read_text()
     assert "[run" in spec_text and "jax" in spec_text and "seed" in spec_text
+    assert 'method = "cavi"' in spec_text and re.search(r'data_sha256 = "[0-9a-f]{64}"', spec_text)
     html = (out / "report.html").read_text()
     assert "Variance explained" in html and "figures/variance_explained.png" in html
     assert (out / "tables" / "associations.csv").exists() and (out / "tables" / "variance_explained.tex").exists()

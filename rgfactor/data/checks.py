@@ -157,12 +157,14 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_site_setting(site_effects, site: pd.Series | None) -> bool:
-    """Whether site effects can be fitted. Raises SpecError for site_effects without a site (or a
-    non-boolean setting); warns and returns False for a site with one level."""
-    if site_effects not in (True, False, 0, 1) or isinstance(site_effects, str):
-        raise SpecError(f"site_effects must be True or False, got {site_effects!r}.")
-    if not site_effects:
+def check_site_setting(site_effects, site: pd.Series | None):
+    """The site setting to fit (False when none can be). Raises SpecError for site effects without a
+    site or an unknown setting; warns and returns False for a site with one level."""
+    if site_effects not in (True, False, None, "none", "auto", "location", "location_scale") \
+            or isinstance(site_effects, (int, float)) and not isinstance(site_effects, bool):
+        raise SpecError(f"site_effects must be False ('none'), True ('auto'), 'location' or 'location_scale', "
+                        f"got {site_effects!r}.")
+    if site_effects in (False, None, "none"):
         return False
     if site is None:
         raise SpecError("site_effects=True but the data have no site; pass site= to MultiViewData.from_pandas "
@@ -170,7 +172,7 @@ def check_site_setting(site_effects, site: pd.Series | None) -> bool:
     if site.nunique() < 2:
         _warn(f"the site has a single level ('{site.iloc[0]}'): site effects are not estimable and are left out.")
         return False
-    return True
+    return site_effects
 
 
 def check_factor_count(n_factors: int, n_subjects: int, features: dict[str, int]) -> None:

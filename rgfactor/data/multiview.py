@@ -130,6 +130,23 @@ class MultiViewData:
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
         return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
 
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the data as fitted: every view's values, subject IDs and feature names, the
+        likelihoods and transforms, the site and the covariates. Recorded in a run's spec.toml so that a
+        result can be traced to the exact data it came from."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.views):
+            df = self.views[name]
+            h.update(f"{name}|{self.likelihoods[name]}|{(self.transforms or {}).get(name)}".encode())
+            h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+            h.update("|".join(map(str, df.columns)).encode())
+        for extra in (self.site, self.covariates):
+            if extra is not None:
+                h.update(pd.util.hash_pandas_object(extra, index=True).to_numpy().tobytes())
+        return h.hexdigest()
+
     def subset(self, subjects) -> MultiViewData:
         """The cohort restricted to ``subjects`` (IDs, in the given order), every view at once.
 

@@ -248,3 +248,32 @@ def apply_view(vp: ViewPreprocessing, values: np.ndarray, subjects=None, view: s
                                 subjects=subjects, view=view)
         log_offset = np.log(sf)
     return x, log_offset
+
+
+def _inverse_yeo_johnson(y: np.ndarray, lam: float) -> np.ndarray:
+    """Inverse of the Yeo-Johnson transform (Yeo & Johnson 2000, Biometrika 87:954) for one feature."""
+    out = np.full_like(y, np.nan, dtype=float)
+    pos, neg = y >= 0, y < 0
+    if abs(lam) > 1e-12:
+        out[pos] = np.power(np.maximum(lam * y[pos] + 1.0, 1e-300), 1.0 / lam) - 1.0
+    else:
+        out[pos] = np.expm1(y[pos])
+    if abs(lam - 2.0) > 1e-12:
+        out[neg] = 1.0 - np.power(np.maximum(-(2.0 - lam) * y[neg] + 1.0, 1e-300), 1.0 / (2.0 - lam))
+    else:
+        out[neg] = -np.expm1(-y[neg])
+    return out
+
+
+def invert_view(vp: ViewPreprocessing, y: np.ndarray) -> np.ndarray:
+    """Model-scale values of a view of real values back on its data scale (undo standardisation and
+    Yeo-Johnson); other kinds are returned unchanged. NaN stays NaN."""
+    x = np.asarray(y, dtype=float)
+    if data_kind(vp.likelihood) != "real":
+        return x
+    if vp.transform in ("standardize", "yeo-johnson"):
+        x = x * np.asarray(vp.sd) + np.asarray(vp.mean)
+    if vp.transform == "yeo-johnson":
+        x = np.column_stack([_inverse_yeo_johnson(x[:, j], lam) for j, lam in enumerate(vp.yj_lambda)]) \
+            if x.shape[1] else x
+    return x

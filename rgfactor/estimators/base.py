@@ -45,9 +45,9 @@ class FactorModel(BaseEstimator):
     FITTED = ("idata_", "config_", "preprocessing_", "diagnostics_", "variance_explained_",
               "variance_explained_total_", "_means_cache")
 
-    def _config(self, arrays, sparsity: str, site_effects: bool | None = None) -> ModelConfig:
+    def _config(self, arrays, sparsity: str, site_effects=None) -> ModelConfig:
         site = self.site_effects if site_effects is None else site_effects
-        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=bool(site),
+        return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=site,
                                   activity=self._activity(arrays), response_views=self._response_views())
 
     def _reset(self) -> None:
@@ -115,7 +115,7 @@ class FactorModel(BaseEstimator):
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                       multimodal=method == "nuts", rotate=method == "nuts",
-                                      random_state=self.random_state)
+                                      random_state=self.random_state, method=method)
         if method == "nuts":
             nd = nuts_diagnostics(idata)
             for message in nd.pop("warnings"):
@@ -229,6 +229,66 @@ class FactorModel(BaseEstimator):
         return xr.DataArray(mu, dims=[SUBJECT, feature_dim(view)],
                             coords={SUBJECT: list(post.arrays.subjects),
                                     feature_dim(view): list(post.arrays.view(view).features)})
+
+    # --------------------------------------------------------------- site effects
+    def harmonize(self, data: MultiViewData) -> dict:
+        """Features with the site location and scale effects removed and the biology kept, on each
+        view's own data scale.
+
+        Gaussian views: y~ = (fitted biological mean) + (residual rescaled from the subject's site noise
+        sd to the training cohort's pooled noise sd), back through the fitted transform (the ComBat output of Johnson, Li &
+        Rabinovic 2007 and Fortin et al. 2018, but from the joint model's posterior, biology = factors
+        and covariates). Count views: quantile matching under the fitted negative binomial with and
+        without the site effects (ComBat-seq, Zhang et al. 2020). Bernoulli views are returned as given.
+
+        Parameters
+        ----------
+        data : MultiViewData, the training subjects or new ones. Subjects of a site the fit saw use its
+            fitted effects; a site it did not see gets its effects estimated from its own subjects under
+            the fitted hierarchical prior (Gaussian views), with a DataWarning below 5 subjects.
+
+        Returns
+        -------
+        dict view -> DataFrame (subject x feature), for every view with site effects; NaN where a value
+        is missing. The factors are the Laplace posterior mode given the fitted globals.
+
+        Raises
+        ------
+        SpecError  if the model was fitted without site effects.
+        DataError  for data that do not match the fit (see :meth:`factor_posterior`).
+        """
+        import pandas as pd
+
+        from rgfactor.posterior.sites import harmonize
+
+        self._check_fitted()
+        if self.config_.site_effects == "none":
+            raise SpecError("harmonize() needs a model fitted with site effects (site_effects=True).")
+        post = self.factor_posterior(data)
+        site = np.asarray(self.idata_.constant_data["site_code"])
+        weights = np.bincount(site[site >= 0], minlength=len(self.preprocessing_.sites)) / max((site >= 0).sum(), 1)
+        out = harmonize(self.model_, self.preprocessing_, post.params, post.arrays, post.data, np.asarray(post.mean),
+                        site_weights=weights)
+        subjects = list(post.arrays.subjects)
+        return {v: pd.DataFrame(x, index=pd.Index(subjects, name=SUBJECT),
+                                columns=list(post.arrays.view(v).features)) for v, x in out.items()}
+
+    def variance_components(self, max_draws: int = 200) -> xr.Dataset:
+        """Feature stability: per view and feature, the posterior mean and 94% HDI of the shares of
+        latent-scale variance due to the factors, covariates, site and residual, and the site
+        intra-class correlation (site share).
+
+        Returns
+        -------
+        xarray Dataset: ``share_<view>`` dims (<view>_feature, component, statistic) with component in
+        (factors, covariates, site, residual) and statistic in (mean, hdi_3%, hdi_97%);
+        ``site_icc_<view>`` dims (<view>_feature, statistic). Definitions:
+        :func:`rgfactor.posterior.sites.variance_components`; ``max_draws`` posterior draws are used.
+        """
+        from rgfactor.posterior.sites import variance_components
+
+        self._check_fitted()
+        return variance_components(self.model_, self.idata_, max_draws=max_draws)
 
     # --------------------------------------------------------------- persistence
     def save(self, path) -> None:

@@ -23,7 +23,11 @@ class GFA(FactorModel):
     sparsity : 'auto' (default: ARD only for svi/nuts, spike-and-slab for cavi; the horseshoe
         under mean-field SVI recovers factors less well, 0.91/0.97/0.86 vs 0.98/0.99/0.97),
         'ard' (ARD only), 'horseshoe' or 'spike_and_slab'.
-    site_effects : site random intercepts per (view, site, feature) (needs ``site`` in the data).
+    site_effects : site effects inside the model (needs ``site`` in the data; docs/models/sites.md):
+        False (default); 'location' (site random intercepts per (view, site, feature)); 'location_scale'
+        (plus a multiplicative site effect on the noise of Gaussian views and on the dispersion of NB
+        views, shrunk across sites; the NB part needs SVI/NUTS); True (site intercepts everywhere and the
+        scale effect on Gaussian views: the richest model the closed-form engine fits).
     method : default inference engine: 'auto' (default: the closed-form CAVI engine when the model and
         prior allow it, else SVI), 'cavi', 'svi' or 'nuts'.
     max_iter : SVI steps or CAVI sweeps at most (default None: 5000 for SVI, 1000 for CAVI).
@@ -51,7 +55,7 @@ class GFA(FactorModel):
 
     structure = "GFA"
 
-    def __init__(self, n_factors: int = 10, *, sparsity: str = "auto", site_effects: bool = False,
+    def __init__(self, n_factors: int = 10, *, sparsity: str = "auto", site_effects=False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):
@@ -70,7 +74,7 @@ class PCCA(FactorModel):
 
     structure = "PCCA"
 
-    def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects: bool = False,
+    def __init__(self, n_shared: int = 2, n_specific: int = 1, *, sparsity: str = "auto", site_effects=False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):
@@ -131,7 +135,7 @@ class PPLS(FactorModel):
 
     structure = "PPLS"
 
-    def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects: bool = False,
+    def __init__(self, n_components: int = 2, response=None, *, sparsity: str = "auto", site_effects=False,
                  method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0):

@@ -9,6 +9,22 @@ import numpy as np
 from rgfactor.errors import SpecError
 
 SPARSITY = ("auto", "ard", "horseshoe", "spike_and_slab")
+# site_effects: 'none'; 'location' (site intercepts); 'location_scale' (plus a site effect on the noise of
+# Gaussian views and on the dispersion of NB views); 'auto' (True: site intercepts everywhere plus the
+# scale effect on Gaussian views, the richest model every engine can fit)
+SITE_EFFECTS = ("none", "location", "location_scale", "auto")
+
+
+def normalise_site_effects(value) -> str:
+    """The ModelConfig form of an estimator's ``site_effects`` (False/True/'location'/'location_scale')."""
+    if value is True:
+        return "auto"
+    if value is False or value is None:
+        return "none"
+    if value not in SITE_EFFECTS:
+        raise SpecError(f"site_effects must be False ('none'), True ('auto'), 'location' or 'location_scale', "
+                        f"got {value!r}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -21,7 +37,8 @@ class ModelConfig:
     n_factors : number of latent factors K.
     sparsity : feature-level sparsity prior on the loadings: 'ard' (ARD only), 'horseshoe'
         (regularised horseshoe on top of ARD; NumPyro engines) or 'spike_and_slab' (CAVI engine).
-    site_effects : include site random intercepts per (view, site, feature).
+    site_effects : 'none', 'location' (site random intercepts per (view, site, feature)),
+        'location_scale' (plus site effects on the noise) or 'auto' (see SITE_EFFECTS).
     n_sites : number of sites (0 when none).
     n_covariates : number of covariates (0 when none).
     activity : per view, a tuple of K 0/1 flags: factor k may load on the view (1) or is fixed at 0.
@@ -37,7 +54,7 @@ class ModelConfig:
     views: tuple[tuple[str, str, int], ...]
     n_factors: int
     sparsity: str = "ard"
-    site_effects: bool = False
+    site_effects: str = "none"
     n_sites: int = 0
     n_covariates: int = 0
     activity: tuple[tuple[str, tuple[int, ...]], ...] | None = None
@@ -48,6 +65,7 @@ class ModelConfig:
     ard_rate: float = 1.0
 
     def __post_init__(self):
+        object.__setattr__(self, "site_effects", normalise_site_effects(self.site_effects))
         if self.sparsity not in SPARSITY:
             raise SpecError(f"unknown sparsity '{self.sparsity}'; choose one of {SPARSITY}.")
         if self.n_factors < 1:
@@ -85,6 +103,8 @@ def config_to_dict(config: ModelConfig) -> dict:
 
 def config_from_dict(d: dict) -> ModelConfig:
     d = dict(d)
+    if d.get("site_effects") is True:   # fits saved by 0.1: site intercepts only
+        d["site_effects"] = "location"
     d["views"] = tuple(tuple(v) for v in d["views"])
     if d.get("activity") is not None:
         d["activity"] = tuple((name, tuple(a)) for name, a in d["activity"])

@@ -25,9 +25,10 @@ import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import SpecError
-from rgfactor.generative.config import ModelConfig
+from rgfactor.generative.config import ModelConfig, normalise_site_effects
 from rgfactor.generative.factors import IidNormalFactors
 from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
+from rgfactor.generative.likelihoods.site_scale import with_site_scale
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
 from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
 from rgfactor.generative.spike_slab import SpikeSlabLoadings
@@ -132,7 +133,7 @@ class Model:
         for term in view.terms:
             params.update(term.sample(name, vd, data, engine))
         lik = view.likelihood
-        nuisance = lik.sample_nuisance(name, view.n_features, vd["scale"], engine)
+        nuisance = lik.sample_nuisance(name, view.n_features, vd["scale"], engine, data)
         eta = self.linear_predictor(name, params, data, z)
         obs = lik.conjugate_observation() if engine == "cavi" else lik
         obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
@@ -152,27 +153,29 @@ class Model:
             eta = eta + term.contribution(view, params, data)
         return eta
 
-    def view_params(self, view: str, values: dict) -> tuple[dict, dict]:
+    def view_params(self, view: str, values: dict, data: dict | None = None) -> tuple[dict, dict]:
         """Split values (draw or means) into the view's linear-predictor parameters and its
-        likelihood's nuisance parameters, by declaration."""
+        likelihood's nuisance parameters, by declaration. ``data`` (the model data) is needed by
+        nuisance parameters that vary with the subject (site-specific noise)."""
         vm = self.view(view)
         lin = {f"W_{view}": values[f"W_{view}"]}
         for term in vm.terms:
             key = term.coefficient.format(view=view)
             lin[key] = values[key]
-        return lin, vm.likelihood.params(view, values)
+        return lin, vm.likelihood.params(view, values, data)
 
     def view_inputs(self, view: str) -> list[str]:
         """Names of the variables the view's likelihood reads (factors, loadings, term
         coefficients, nuisance), by declaration."""
         vm = self.view(view)
         names = ["Z", f"W_{view}"] + [t.coefficient.format(view=view) for t in vm.terms]
-        return names + [v.name.format(view=view) for v in vm.likelihood.nuisance_variables]
+        reported = [v.name for v in vm.likelihood.variables(view) if v.reported]
+        return names + reported
 
     def log_likelihood(self, view: str, values: dict, data: dict, z) -> jax.Array:
         """log p(y | eta) per (subject, feature) of ``view``; 0 where the entry is missing."""
         vm = self.view(view)
-        lin, nuis = self.view_params(view, values)
+        lin, nuis = self.view_params(view, values, data)
         vd = data["views"][view]
         lp = vm.likelihood.distribution(self.linear_predictor(view, lin, data, z), nuis).log_prob(vd["y"])
         return jnp.where(vd["mask"], lp, 0.0)
@@ -231,15 +234,21 @@ def describe(config: ModelConfig) -> Model:
             act = config.activity_of(name)
             loadings = base.with_activity(act)
         terms = [Intercept()]
-        if config.site_effects and config.n_sites > 0:
+        sites = config.site_effects != "none" and config.n_sites > 1
+        if sites:
             terms.append(SiteLocation(config.n_sites))
         if config.n_covariates > 0:
             terms.append(Covariates(config.n_covariates))
-        views.append(ViewModel(name, get_likelihood(likelihood), n_features, loadings, tuple(terms)))
+        lik = get_likelihood(likelihood)
+        if sites and config.site_effects in ("location_scale", "auto"):
+            scaled = with_site_scale(lik, config.n_sites)
+            if scaled is not None and (config.site_effects == "location_scale" or "cavi" in scaled.engines):
+                lik = scaled
+        views.append(ViewModel(name, lik, n_features, loadings, tuple(terms)))
     return Model(factors, tuple(views), config.n_factors)
 
 
-def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects: bool = False,
+def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects=False,
                        activity: dict[str, np.ndarray] | None = None, response_views: tuple = (),
                        **priors) -> ModelConfig:
     """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``."""
@@ -248,6 +257,7 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         act = tuple((v.name, tuple(int(a) for a in activity[v.name])) for v in arrays.views)
     return ModelConfig(
         views=tuple((v.name, v.likelihood, v.n_features) for v in arrays.views),
-        n_factors=n_factors, sparsity=sparsity, site_effects=site_effects and arrays.n_sites > 0,
+        n_factors=n_factors, sparsity=sparsity,
+        site_effects=normalise_site_effects(site_effects) if arrays.n_sites > 1 else "none",
         n_sites=arrays.n_sites, n_covariates=0 if arrays.covariates is None else arrays.covariates.shape[1],
         activity=act, response_views=tuple(response_views), **priors)

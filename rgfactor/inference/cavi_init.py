@@ -78,8 +78,10 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
         h = np.concatenate([t.design(arrays) for t in vm.terms], axis=1)
         loc = {"y": y, "mask": np.asarray(v.mask, dtype=np.float64), "offset": np.asarray(v.log_offset, np.float64),
                "H": h, "HH": (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)}
-        if vm.likelihood.conjugate_observation().link == "log":
+        lik = vm.likelihood.conjugate_observation()
+        if lik.link == "log":
             loc["lgamma_y1"] = gammaln(y + 1.0)
+        loc.update(lik.cavi_data(arrays))
         g = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": _scale(v)}
         if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views
             g.update(HtY=h.T @ y, HtH=h.T @ h, y2=np.sum(y * y, axis=0))

@@ -58,7 +58,7 @@ def pad_subjects(data: dict, n_pad: int) -> dict:
 
 def _eta_derivatives(model: Model, view: str, params: dict, data: dict, z):
     """(g, h) (subject, feature): first and second derivatives of the masked log-likelihood in eta."""
-    lin, nuis = model.view_params(view, params)
+    lin, nuis = model.view_params(view, params, data)
     vd = data["views"][view]
     lik = model.view(view).likelihood
 
@@ -152,7 +152,7 @@ def laplace_draws(mean: jax.Array, cov: jax.Array, num_draws: int, random_state:
 @partial(jax.jit, static_argnames=("model", "view", "num_draws"))
 def _predictive_mean(params, data, mean, cov, key, model: Model, view: str, num_draws: int):
     chol = jnp.linalg.cholesky(cov + 1e-9 * jnp.eye(cov.shape[-1]))
-    lin, nuis = model.view_params(view, params)
+    lin, nuis = model.view_params(view, params, data)
     lik = model.view(view).likelihood
 
     def one(eps):

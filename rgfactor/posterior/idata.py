@@ -9,6 +9,7 @@ from rgfactor.data.arrays import ModelArrays
 from rgfactor.dims import COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
 from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
+from rgfactor.posterior.layout import layout_draws
 from rgfactor.posterior.variance import variance_explained
 
 
@@ -40,7 +41,7 @@ def posterior_means(draws: dict) -> dict:
 
 def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Model, *,
                     sample_stats: dict | None = None, multimodal: bool = True, rotate: bool = False,
-                    random_state: int = 0) -> tuple[az.InferenceData, dict]:
+                    random_state: int = 0, method: str | None = None) -> tuple[az.InferenceData, dict]:
     """Aligned, ordered posterior as InferenceData, plus a summary dict.
 
     Steps: derive reported variables; for draws that may sit in several labellings (``multimodal``:
@@ -49,7 +50,9 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     (:func:`rotate_draws`), within groups of factors with the same activity pattern
     (:func:`factor_groups`; structured models). Draws from a mean-field variational posterior come
     from one mode, so they are not aligned (``multimodal=False``). Then order factors by total variance
-    explained at the posterior mean and fix signs (:func:`canonical_order`).
+    explained at the posterior mean and fix signs (:func:`canonical_order`), and lay out the draws of
+    ``method`` for ArviZ (:func:`rgfactor.posterior.layout.layout_draws`: variational draws as
+    pseudo-chains).
 
     The pointwise log-likelihood is not computed here: :func:`rgfactor.posterior.loglik.add_log_likelihood`
     adds it when LOO, ``compare`` or a report asks for it.
@@ -97,6 +100,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
         dims["covariates"] = [SUBJECT, COVARIATE]
     idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims=dims)
+    idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are
     info = {"alignment": align_info, "variance_explained": ve, "variance_explained_total": ve_total,
             "factor_order": order.tolist()}
     return idata, info

@@ -41,7 +41,7 @@ def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarra
         vm = model.view(view)
         vd = data["views"][view]
         m = np.asarray(vd["mask"])
-        lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()})
+        lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()}, data)
         eta = np.asarray(model.linear_predictor(view, lin, data, z))
         baseline = sum(np.asarray(t.contribution(view, lin, data)) for t in vm.terms if t.baseline)
         f_all = eta - baseline - np.asarray(vd["log_offset"])[:, None]

@@ -1,17 +1,24 @@
-"""Report layer: figures, tables (CSV, LaTeX) and the HTML report of a fit.
+"""Report layer: figures, tables (CSV, LaTeX), the HTML report of a fit and its Methods text.
 
 The bottom layer: it consumes xarray/pandas objects and plain dicts only, and never imports
-inference, generative models or estimators.
+inference, generative models or estimators. Sections are registered (:func:`register_section`), so a
+submodel adds its own section without editing the page.
 """
 
+from rgfactor.report.associations import adjusted_associations, find_circular_labels, readable_labels
+from rgfactor.report.context import ACTIVE_THRESHOLD, ReportInputs
+from rgfactor.report.factor_sections import shared_factors
 from rgfactor.report.figures import (
     plot_elbo,
     plot_factor_scatter,
     plot_rhat_ess,
+    plot_top_loadings,
     plot_variance_explained,
+    plot_variance_totals,
     save_figure,
 )
-from rgfactor.report.html import shared_factors, write_report
+from rgfactor.report.html import render_report, write_report
+from rgfactor.report.sections import register_section
 from rgfactor.report.tables import (
     association_table,
     label_kind,
@@ -21,12 +28,21 @@ from rgfactor.report.tables import (
 )
 
 __all__ = [
+    "ACTIVE_THRESHOLD",
+    "ReportInputs",
+    "adjusted_associations",
     "association_table",
+    "find_circular_labels",
     "label_kind",
     "plot_elbo",
     "plot_factor_scatter",
     "plot_rhat_ess",
+    "plot_top_loadings",
     "plot_variance_explained",
+    "plot_variance_totals",
+    "readable_labels",
+    "register_section",
+    "render_report",
     "save_figure",
     "shared_factors",
     "to_latex",

@@ -2,7 +2,7 @@
 
 No pyplot: nothing global (backend, figure manager, rcParams) is changed, and figures are
 freed when they go out of scope. Every function returns the Figure; :func:`save_figure`
-writes it as PNG.
+writes it as PNG (for the page) and PDF (for a manuscript).
 """
 
 from __future__ import annotations
@@ -26,11 +26,18 @@ MISSING_COLOUR = "0.7"
 DPI = 120
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = DPI) -> Path:
-    """Write ``fig`` as PNG to ``path`` (parent folders created). Returns the path."""
+LFSR_THRESHOLD = 0.05   # loadings drawn filled when their local false sign rate is below this
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = DPI, pdf: bool = True) -> Path:
+    """Write ``fig`` as PNG to ``path`` and, with ``pdf``, as vector PDF beside it (same stem).
+    Parent folders are created. Returns the PNG path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
+    # figures use the constrained layout engine: no bbox_inches="tight", which would draw them twice
+    fig.savefig(path, dpi=dpi, format="png")
+    if pdf:
+        fig.savefig(path.with_suffix(".pdf"), format="pdf")
     return path
 
 
@@ -97,7 +104,7 @@ def _label_colours(lab: pd.Series, kind: str | None, ax, fig) -> np.ndarray:
 
 def plot_factor_scatter(factors: xr.DataArray, labels: pd.DataFrame, label: str,
                         x: str = "Factor1", y: str | None = "Factor2", *,
-                        max_categories: int = 10) -> Figure:
+                        max_categories: int = 10, title: str | None = None) -> Figure:
     """Scatter of two factors, subjects coloured by one label (missing labels in grey).
 
     Parameters
@@ -108,6 +115,7 @@ def plot_factor_scatter(factors: xr.DataArray, labels: pd.DataFrame, label: str,
         colorbar (kinds as in :func:`rgfactor.report.tables.label_kind`).
     x, y : factor coordinates. With ``y=None`` (or when ``factors`` has one factor) the plot is
         a strip plot of factor ``x`` by label level (continuous label: factor ``x`` vs label).
+    title : the axes title (default "<x> vs <y> by <label>").
 
     Raises
     ------
@@ -147,38 +155,119 @@ def plot_factor_scatter(factors: xr.DataArray, labels: pd.DataFrame, label: str,
                       ["missing" if lv is None else str(lv) for lv in levels], rotation=30)
         ax.set_xlabel(str(label))
         ax.set_ylabel(x)
-    ax.set_title(f"{x}" + (f" vs {y}" if y else "") + f" by {label}", fontsize=10)
+    ax.set_title(title or (f"{x}" + (f" vs {y}" if y else "") + f" by {label}"), fontsize=10)
     return fig
 
 
-def plot_elbo(elbo: np.ndarray, *, ylabel: str = "loss (-ELBO)") -> Figure:
-    """Optimisation trace, full run (symlog y) with an inset zoom on the last 90% of steps.
+def plot_elbo(elbo: np.ndarray, *, tol: float | None = None, ylabel: str = "ELBO") -> Figure:
+    """Convergence of a variational fit: the ELBO per step and its relative change.
+
+    Left: the ELBO (higher is better) on a linear axis; the y-range starts after the first 5% of the
+    steps so that the initial climb does not flatten the rest (the full range is in the CSV). Right:
+    |ELBO_t - ELBO_(t-1)| / |ELBO_t| on a log axis, with the stopping tolerance ``tol`` when given.
 
     Parameters
     ----------
-    elbo : (n_steps,) ELBO or loss per step, as recorded; non-finite values are not drawn.
+    elbo : (n_steps,) ELBO per step (not the loss); non-finite values are not drawn.
+    tol : the engine's relative-change tolerance (dashed line).
+    ylabel : label of the left axis.
+
+    Raises
+    ------
+    DataError  if the trace is empty.
     """
     e = np.asarray(elbo, dtype=float).ravel()
     if e.size == 0:
         raise DataError("the ELBO trace is empty; nothing to plot.")
     steps = np.arange(1, e.size + 1)
     ok = np.isfinite(e)
-    fig = Figure(figsize=(6.0, 3.8), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(steps[ok], e[ok], lw=0.8, color="C0")
-    if ok.any():
-        span = np.nanmax(np.abs(e[ok]))
-        ax.set_yscale("symlog", linthresh=max(span * 1e-3, 1e-12))
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    ax, ax_rel = fig.subplots(1, 2)
+    ax.plot(steps[ok], e[ok], lw=0.9, color="C0")
+    start = int(0.05 * e.size)
+    tail = e[start:][np.isfinite(e[start:])]
+    if tail.size >= 2 and np.ptp(tail) > 0:
+        pad = 0.05 * np.ptp(tail)
+        ax.set_ylim(tail.min() - pad, tail.max() + pad)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    start = int(0.1 * e.size)
-    tail = ok.copy()
-    tail[:start] = False
-    if e.size >= 20 and tail.sum() >= 2:
-        ins = ax.inset_axes([0.45, 0.45, 0.5, 0.45])
-        ins.plot(steps[tail], e[tail], lw=0.6, color="C1")
-        ins.set_title("last 90%", fontsize=7)
-        ins.tick_params(labelsize=6)
+    ax.set_title(f"{ylabel} (higher is better)", fontsize=10)
+    if e.size >= 2:
+        rel = np.abs(np.diff(e)) / np.maximum(np.abs(e[1:]), 1e-300)
+        good = np.isfinite(rel) & (rel > 0)
+        ax_rel.plot(steps[1:][good], rel[good], lw=0.7, color="C1")
+        ax_rel.set_yscale("log")
+        if tol:
+            ax_rel.axhline(tol, color="C3", ls="--", lw=1, label=f"tolerance {tol:g}")
+            ax_rel.legend(fontsize=7, frameon=False)
+    ax_rel.set_xlabel("step")
+    ax_rel.set_ylabel("relative change")
+    ax_rel.set_title("|change| / |ELBO| per step", fontsize=10)
+    return fig
+
+
+def plot_variance_totals(total: pd.Series) -> Figure:
+    """Horizontal bars of the variance explained per view by all factors together.
+
+    Parameters
+    ----------
+    total : Series view -> fraction in [0, 1]; bars are annotated in percent.
+    """
+    vals = 100.0 * total.astype(float)
+    fig = Figure(figsize=(5.0, max(1.6, 0.9 + 0.45 * len(vals))), layout="constrained")
+    ax = fig.subplots()
+    pos = np.arange(len(vals))[::-1]
+    ax.barh(pos, vals.to_numpy(), color="C0", alpha=0.85)
+    for p, v in zip(pos, vals.to_numpy()):
+        ax.text(v, p, f" {v:.1f}%", va="center", fontsize=8)
+    ax.set_yticks(pos, [str(v) for v in vals.index])
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("variance explained by all factors (%)")
+    return fig
+
+
+def _short(text: str, limit: int = 42) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def plot_top_loadings(table: pd.DataFrame, factor: str, *, hdi_prob: float = 0.94) -> Figure:
+    """Top loadings of one factor, one panel per view: posterior mean and interval per feature.
+
+    Features with local false sign rate below ``LFSR_THRESHOLD`` are drawn filled, others hollow.
+
+    Parameters
+    ----------
+    table : long DataFrame with columns view, feature, mean, hdi_low, hdi_high, lfsr (the rows to
+        draw, e.g. the top features of each view), for the one factor.
+    factor : factor name, for the title.
+    hdi_prob : the intervals' mass, for the axis label.
+
+    Raises
+    ------
+    DataError  if a column is missing or the table is empty.
+    """
+    need = {"view", "feature", "mean", "hdi_low", "hdi_high", "lfsr"}
+    if not need <= set(table.columns) or table.empty:
+        raise DataError(f"top-loadings table needs rows and columns {sorted(need)}, has {list(table.columns)}.")
+    views = list(dict.fromkeys(table["view"]))
+    heights = [max(2, int((table["view"] == v).sum())) for v in views]
+    fig = Figure(figsize=(6.4, 0.9 + 0.24 * sum(heights) + 0.5 * len(views)), layout="constrained")
+    axes = fig.subplots(len(views), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    for ax, view in zip(axes, views):
+        t = table[table["view"] == view].iloc[::-1]
+        pos = np.arange(len(t))
+        sure = t["lfsr"].to_numpy() < LFSR_THRESHOLD
+        ax.hlines(pos, t["hdi_low"], t["hdi_high"], color="C0", lw=1.4)
+        ax.scatter(t["mean"][sure], pos[sure], color="C0", s=22, zorder=3)
+        ax.scatter(t["mean"][~sure], pos[~sure], facecolor="white", edgecolor="C0", s=22, zorder=3)
+        ax.axvline(0.0, color="0.5", lw=0.8)
+        ax.set_yticks(pos, [_short(str(f)) for f in t["feature"]], fontsize=7)
+        ax.set_title(f"{view}", fontsize=9, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1].set_xlabel(f"loading (posterior mean, {hdi_prob:.0%} interval); filled: lfsr < {LFSR_THRESHOLD:g}",
+                        fontsize=8)
+    fig.suptitle(f"{factor}: top loadings", fontsize=10)
     return fig
 
 

@@ -53,7 +53,11 @@ def label_kind(values: pd.Series, max_categories: int = 10) -> str | None:
 
 
 def sorted_levels(values: pd.Series) -> list:
-    """Distinct non-missing values, sorted (by their string form when not comparable)."""
+    """Distinct non-missing values: in category order for a categorical, else sorted (by their string
+    form when not comparable)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna())
+        return [c for c in values.cat.categories if c in present]
     levels = list(values.dropna().unique())
     try:
         return sorted(levels)
@@ -208,7 +212,8 @@ def to_latex(df: pd.DataFrame, *, caption: str | None = None, label: str | None 
     """A booktabs LaTeX table of ``df`` (no jinja2 needed).
 
     The index is written as the first column unless it is a default RangeIndex. With a
-    caption the tabular is wrapped in a ``table`` environment with ``\\label{tab:<label>}``.
+    caption the tabular is wrapped in a ``table`` environment with ``\\label{tab:<label>}`` (characters
+    other than letters, digits and ``: . -`` of ``label`` become ``-``).
     """
     show_index = not isinstance(df.index, pd.RangeIndex)
     cols = ([df.index.name or ""] if show_index else []) + [str(c) for c in df.columns]
@@ -224,7 +229,7 @@ def to_latex(df: pd.DataFrame, *, caption: str | None = None, label: str | None 
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption is not None:
         lines = [r"\begin{table}[htbp]", r"\centering", r"\caption{" + latex_escape(caption) + "}"]\
-            + ([r"\label{tab:" + latex_escape(label) + "}"] if label else []) + lines\
+            + ([r"\label{tab:" + re.sub(r"[^A-Za-z0-9:.-]", "-", str(label)) + "}"] if label else []) + lines\
             + [r"\end{table}"]
     return "\n".join(lines) + "\n"
 

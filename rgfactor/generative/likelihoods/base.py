@@ -60,8 +60,9 @@ class Likelihood:
     def variables(self, view: str) -> tuple[Variable, ...]:
         return tuple(v.bind(view=view) for v in self.nuisance_variables)
 
-    def sample_nuisance(self, view: str, n_features: int, scale, engine: str = "svi") -> dict:
-        """Sample the nuisance parameters; returns {short name: value} for :meth:`distribution`."""
+    def sample_nuisance(self, view: str, n_features: int, scale, engine: str = "svi", data: dict | None = None) -> dict:
+        """Sample the nuisance parameters; returns {short name: value} for :meth:`distribution`
+        (``data``: the model data, for nuisance that varies with the subject)."""
         return {}
 
     def distribution(self, eta, params: dict):
@@ -80,8 +81,9 @@ class Likelihood:
         with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate(f"{view}_feature", n_features, dim=-1):
             numpyro.sample(f"y_{view}", self.distribution(eta, params).mask(mask), obs=y)
 
-    def params(self, view: str, values: dict) -> dict:
-        """{short name: value} of the nuisance parameters in a dict of draws or means."""
+    def params(self, view: str, values: dict, data: dict | None = None) -> dict:
+        """{short name: value} of the nuisance parameters in a dict of draws or means (``data``: the
+        model data, for nuisance that varies with the subject)."""
         out = {}
         for short, var in zip(self.nuisance, self.nuisance_variables):
             name = var.name.format(view=view)
@@ -94,6 +96,10 @@ class Likelihood:
 
     def init_values(self, view: str, values: dict, engine: str) -> dict:
         return values
+
+    def cavi_data(self, arrays) -> dict:
+        """Extra (subject-leading) arrays the closed-form engine's updates of this likelihood read."""
+        return {}
 
     def conjugate_observation(self):
         """The observation model the closed-form engine fits (self unless declared otherwise)."""

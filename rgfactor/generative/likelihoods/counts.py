@@ -159,7 +159,7 @@ class NegativeBinomial(_PolyaGamma):
     def dispersion_prior(self):
         return dist.LogNormal(jnp.log(5.0), 1.5)
 
-    def sample_nuisance(self, view, n_features, scale, engine="svi"):
+    def sample_nuisance(self, view, n_features, scale, engine="svi", data=None):
         with numpyro.plate(f"{view}_feature", n_features, dim=-1):
             return {"dispersion": numpyro.sample(f"dispersion_{view}", self.dispersion_prior())}
 

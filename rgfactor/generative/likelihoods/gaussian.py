@@ -43,7 +43,7 @@ class Gaussian(Likelihood):
         """Prior of tau_d = 1 / sigma_d^2 (every engine)."""
         return dist.Gamma(2.0, 0.5 * jnp.asarray(scale) ** 2)
 
-    def sample_nuisance(self, view: str, n_features: int, scale, engine: str = "svi") -> dict:
+    def sample_nuisance(self, view: str, n_features: int, scale, engine: str = "svi", data=None) -> dict:
         with numpyro.plate(f"{view}_feature", n_features, dim=-1):
             tau = numpyro.sample(f"tau_{view}", self.precision_prior(scale))
         return {"sigma": jax.lax.rsqrt(tau)}

@@ -65,7 +65,7 @@ class Survival(Likelihood):
     def shape_prior(self):
         return dist.LogNormal(0.0, 1.0)
 
-    def sample_nuisance(self, view, n_features, scale, engine="svi"):
+    def sample_nuisance(self, view, n_features, scale, engine="svi", data=None):
         with numpyro.plate(f"{view}_feature", n_features, dim=-1):
             return {"weibull_shape": numpyro.sample(f"weibull_shape_{view}", self.shape_prior())}
 
