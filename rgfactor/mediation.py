@@ -357,6 +357,27 @@ class Mediation(BaseEstimator):
         sens = sensitivity(self.model_, posterior, self._data, rho, x0, x1, scale=self.inputs_.outcome_scale)
         return sens if draws else sensitivity_table(sens, hdi_prob)
 
+    def report(self, out_dir, *, title: str = "Mediation analysis", hdi_prob: float = 0.94):
+        """Write the HTML report (figures, tables, Methods) of a latent-mediator fit into ``out_dir``,
+        with the mediation section (forest plot of NIE/NDE/TE and per-factor NIE, LaTeX table).
+
+        Returns the path of report.html. Raises SpecError for observed mediators (no factors to report:
+        use :func:`rgfactor.report.plot_mediation_forest` on :meth:`summary`)."""
+        from rgfactor.report import write_report
+
+        self._check_fitted()
+        if not self.latent:
+            raise SpecError("report() needs latent mediators (mediators='factors'); for observed mediators use "
+                            "rgfactor.report.plot_mediation_forest(med.summary()).")
+        views = [str(v) for v in self.idata_.observed_data.data_vars]
+        ve = xr.DataArray(np.asarray(self.diagnostics_["variance_explained"]), dims=("view", FACTOR),
+                          coords={"view": views, FACTOR: list(self.factors_[FACTOR].values)})
+        unit = {"gaussian": f"outcome units ({self.inputs_.outcome_name})", "bernoulli": "probability",
+                "survival": f"survival probability at {self.horizon_:.3g}"}[self.outcome]
+        return write_report(out_dir, title=title, variance_explained=ve, factors=self.factors_,
+                            diagnostics=dict(self.diagnostics_),
+                            submodels={"mediation": {"summary": self.summary(hdi_prob), "unit": unit}})
+
     def inclusion(self) -> pd.DataFrame:
         """Observed mediators: per mediator, the posterior means of a (exposure -> mediator) and b
         (mediator -> outcome), the posterior inclusion probability of both paths (spike-and-slab;
