@@ -18,7 +18,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import rgfactor as rgf

@@ -13,7 +13,6 @@ draw by the mediation formula (:mod:`rgfactor.posterior.mediation`). Model page:
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import replace
 
@@ -25,9 +24,9 @@ from sklearn.base import BaseEstimator
 from rgfactor.data.checks import check_factor_count, check_positive_int, check_site_setting
 from rgfactor.data.mediation import OUTCOMES, mediation_inputs, outcome_view
 from rgfactor.data.multiview import MultiViewData
-from rgfactor.dims import FACTOR, SUBJECT, factor_labels, feature_dim
+from rgfactor.dims import FACTOR, SUBJECT, feature_dim
 from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
-from rgfactor.estimators.base import _store_params
+from rgfactor.estimators.base import _store_params, run_recorded
 
 METHODS = ("nuts", "svi", "cavi")
 
@@ -137,19 +136,7 @@ class Mediation(BaseEstimator):
         if method not in METHODS:
             raise SpecError(f"unknown method '{method}'; choose one of {METHODS}.")
         progress = self.progress if progress is None else progress
-        from rgfactor.inference.interrupt import interruptible
-
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught, interruptible():
-            warnings.simplefilter("always")
-            fitted = self._fit(data, exposure, outcome, confounders, method, progress)
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
-        fitted["diagnostics_"]["wall_time_s"] = time.perf_counter() - t0
-        for name, value in fitted.items():
-            setattr(self, name, value)
-        return self
+        return run_recorded(self, lambda: self._fit(data, exposure, outcome, confounders, method, progress))
 
     def _prepare(self, data, exposure, outcome, confounders):
         """(inputs, arrays with the outcome view, mediator view names)."""
