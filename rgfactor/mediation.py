@@ -359,8 +359,8 @@ class Mediation(BaseEstimator):
         views = [str(v) for v in self.idata_.observed_data.data_vars]
         ve = xr.DataArray(np.asarray(self.diagnostics_["variance_explained"]), dims=("view", FACTOR),
                           coords={"view": views, FACTOR: list(self.factors_[FACTOR].values)})
-        unit = {"gaussian": f"outcome units ({self.inputs_.outcome_name})", "bernoulli": "probability",
-                "survival": f"survival probability at {self.horizon_:.3g}"}[self.outcome]
+        unit = (f"survival probability at time {self.horizon_:.3g}" if self.outcome == "survival" else
+                "probability" if self.outcome == "bernoulli" else f"outcome units ({self.inputs_.outcome_name})")
         return write_report(out_dir, title=title, variance_explained=ve, factors=self.factors_,
                             diagnostics=dict(self.diagnostics_),
                             submodels={"mediation": {"summary": self.summary(hdi_prob), "unit": unit}})

@@ -303,8 +303,8 @@ def mediation_factors(n_subjects: int = 200, *, a=(0.0, 1.0), b=(0.8, 0.8), dire
     The default has factor 1 exposure-independent but driving the outcome (a_1 = 0, b_1 = 0.8) and
     factor 2 shifted by the exposure and driving the outcome (a_2 = 1, b_2 = 0.8): the indirect effect
     runs through factor 2 only. ``activity`` (n_views, K) 0/1 says which factor loads on which view;
-    the default (two factors, two views) has factor 1 in both views and factor 2 in the first view
-    only. Factors that load on the same views can be rotated into each other without changing the
+    the default (two factors, two views) has factor 2 (the mediator) in the first view and factor 1
+    in the second only. Factors that load on the same views can be rotated into each other without changing the
     likelihood (only the per-factor NIE, not the total, depends on the rotation), so a design whose
     per-factor effects are to be recovered needs distinct activity patterns.
 
@@ -323,7 +323,7 @@ def mediation_factors(n_subjects: int = 200, *, a=(0.0, 1.0), b=(0.8, 0.8), dire
     if activity is None:
         activity = np.ones((len(views), k), dtype=int)
         if k == 2 and len(views) == 2:
-            activity[1, 1] = 0
+            activity = np.array([[0, 1], [1, 0]])
     gfa, truth = multiview(n_subjects, k, views=views, n_sites=0, activity=np.asarray(activity, dtype=int),
                            fraction_nonzero=fraction_nonzero, missing_entries=0.0, missing_views=0.0,
                            noise_sd=noise_sd, values={"Z": z}, random_state=random_state)

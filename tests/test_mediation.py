@@ -167,8 +167,8 @@ def test_latent_mediators_per_factor_effects(tmp_path):
     (all within 3 posterior sd). Model factors are matched to the true ones by correlation."""
     a, b, direct = np.array([0.0, 1.0]), np.array([0.8, 0.8]), 0.3
     data, clin, truth = rgf.simulate.mediation_factors(
-        160, a=a, b=b, direct=direct, views={"imaging": ("gaussian", 16), "omics": ("gaussian", 12)}, random_state=0)
-    med = _fit(data, clin, mediators="factors", n_factors=3, num_warmup=200, num_draws=300)
+        160, a=a, b=b, direct=direct, views={"imaging": ("gaussian", 20), "omics": ("gaussian", 14)}, random_state=0)
+    med = _fit(data, clin, mediators="factors", n_factors=2, num_warmup=200, num_draws=300)
     summ = med.summary()
     z = med.factors_.values
     corr = np.abs(np.corrcoef(np.c_[z, truth["Z"]].T)[: z.shape[1], z.shape[1]:])   # (model, true)
