@@ -49,7 +49,9 @@ class Mediation(BaseEstimator):
     horizon : survival: the time horizon of the estimands, in the outcome's time unit (default: the
         median follow-up time).
     sparsity : loadings prior of the mediator views ('ard' or 'spike_and_slab' with method='cavi').
-    site_effects : site random intercepts on the mediator views' features (needs a site in the data).
+    site_effects : site effects on the mediator views' features, as in rgf.GFA (False, True,
+        'location', 'location_scale'; needs a site in the data). The site as a confounder of the
+        mediator-outcome path goes into ``confounders``.
     method : 'nuts' (default; the full posterior: cohorts are small), 'svi', or 'cavi' (latent
         mediators with a gaussian or bernoulli outcome and no interaction; mean-field, intervals too
         narrow).
