@@ -55,7 +55,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
 
     import rgfactor
     from rgfactor import estimators
-    from rgfactor.sources import PATHLESS, load_source
+    from rgfactor.sources import load_source, spec_source
     from rgfactor.posterior.fsio import atomic_directory
     from rgfactor.posterior.io import versions, write_fit, write_json_safe
     from rgfactor.reporting import write_model_report
@@ -68,10 +68,8 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     if method:
         spec.inference["method"] = method
     data_root = data_root or os.environ.get(ENV_DATA_ROOT)
-    source = spec.data["source"]
-    options = dict(spec.data.get("options", {}))
+    source, options, path = spec_source(spec, spec_path, _project_root(spec_path), data_root)
     t0 = time.perf_counter()
-    path = None if source in PATHLESS else spec.data_path(_project_root(spec_path), data_root)
     data, labels = load_source(source, options, path)
     structure = spec.model.get("structure", "GFA")
     model = getattr(estimators, structure)(**spec.estimator_params())

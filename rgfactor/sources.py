@@ -1,4 +1,6 @@
-"""Data sources a spec's ``[data] source`` can name: the real-cohort readers and the simulator.
+"""Data sources a spec's ``[data] source`` can name: the real-cohort readers, a user's own files
+(``tables``: one CSV/TSV/Parquet file per view plus a clinical table, see :mod:`rgfactor.data.tables`)
+and the simulator.
 
 A front-door module (the data layer cannot import the simulator, which uses the model): the command
 line and the benchmarks resolve ``source`` here.
@@ -15,11 +17,35 @@ def sources() -> dict:
     """name -> reader returning (MultiViewData, labels DataFrame)."""
     from rgfactor import simulate
     from rgfactor.data.loaders import LOADERS
+    from rgfactor.data.tables import from_tables
 
-    return {**LOADERS, "simulate": simulate.cohort}
+    return {**LOADERS, TABLES: from_tables, "simulate": simulate.cohort}
 
 
 PATHLESS = ("simulate",)   # sources that read no files
+TABLES = "tables"          # a user's own files; its [data.views.*] and [data.clinical] tables are reader options
+TABLE_KEYS = ("views", "clinical")
+
+
+def spec_source(spec, spec_path: Path, project_root: Path, data_root: str | None = None):
+    """(source, options, folder) of a spec's ``[data]`` table, ready for :func:`load_source`.
+
+    The ``tables`` source takes ``[data.views.NAME]`` and ``[data.clinical]`` as options; its files are
+    relative to ``root``/``path``, where ``root`` defaults to the spec file's folder (not the shared data
+    folder of the built-in cohorts). ``data_root`` (``--data-root``) overrides ``root``.
+    """
+    source = spec.data["source"]
+    options = dict(spec.data.get("options", {}))
+    if source == TABLES:
+        for key in TABLE_KEYS:
+            if key in spec.data:
+                options[key] = spec.data[key]
+        if not data_root and "root" not in spec.data:
+            return source, options, Path(spec_path).resolve().parent / spec.data.get("path", "")
+    elif any(key in spec.data for key in TABLE_KEYS):
+        raise SpecError(f"spec '{spec.name}': [data.views]/[data.clinical] belong to source = '{TABLES}', "
+                        f"not '{source}'.")
+    return source, options, None if source in PATHLESS else spec.data_path(project_root, data_root)
 
 
 def load_source(source: str, options: dict, path: Path | None):

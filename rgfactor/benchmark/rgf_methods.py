@@ -57,6 +57,7 @@ class _RGFactor(Method):
         params = {k: v for k, v in self.params.items() if k not in HARNESS_PARAMS}
         if params.get("site_effects", "auto") == "auto":
             params["site_effects"] = train.site is not None
+        params.setdefault("progress", False)   # the harness prints one line per fit; no bars from workers
         return getattr(rgf, self.estimator)(**params, **extra, random_state=seed)
 
     def _fit(self, model, train):

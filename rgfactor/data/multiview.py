@@ -115,6 +115,62 @@ class MultiViewData:
         return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
                    covariates=cov, transforms=transforms, size_factors=size_factors)
 
+    @classmethod
+    def from_mudata(cls, mdata, likelihoods: dict, *, site: str | None = None, covariates=None,
+                    layers: dict | None = None, transforms: dict | None = None,
+                    size_factors: str = "trimmed_ratio") -> MultiViewData:
+        """A cohort from a MuData (or an ``.h5mu`` path): one view per modality named in ``likelihoods``.
+
+        Parameters
+        ----------
+        mdata : mudata.MuData, or the path of an ``.h5mu`` file (read with ``mudata.read_h5mu``).
+        likelihoods : dict modality -> 'gaussian' | 'negative_binomial' | 'bernoulli' | 'poisson'. Only the
+            modalities named here become views.
+        site : name of the ``mdata.obs`` column of site labels (a modality's own column reads 'rna:batch').
+        covariates : list of ``mdata.obs`` column names.
+        layers : dict modality -> layer holding the values (e.g. raw counts in 'counts'); default ``X``
+            (sparse matrices are made dense).
+        transforms, size_factors : as in :meth:`from_pandas`.
+
+        Subjects are the modalities' ``obs_names``; a subject absent from a modality has that view
+        missing (masked, not imputed). Needs the optional packages of ``rgfactor[scverse]``.
+
+        Raises
+        ------
+        DataError  naming the modality, layer or ``obs`` column at fault; then the checks of :meth:`from_pandas`.
+        """
+        from rgfactor.data.scverse import mudata_views
+
+        views, site_s, cov = mudata_views(mdata, likelihoods, site, covariates, layers)
+        return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
+                               size_factors=size_factors)
+
+    @classmethod
+    def from_anndata(cls, adata, likelihoods: dict, *, view_key: str | None = None, layer: str | None = None,
+                     site: str | None = None, covariates=None, transforms: dict | None = None,
+                     size_factors: str = "trimmed_ratio") -> MultiViewData:
+        """A cohort from an AnnData (or an ``.h5ad`` path) of subjects x features.
+
+        Parameters
+        ----------
+        adata : anndata.AnnData, or the path of an ``.h5ad`` file.
+        likelihoods : dict view -> likelihood. Without ``view_key``: one entry, the whole matrix is that view.
+        view_key : ``var`` column assigning each feature to a view (e.g. 10x's 'feature_types'); the views
+            are the values named in ``likelihoods``.
+        layer : layer holding the values (default ``X``).
+        site, covariates : ``adata.obs`` column names (a str; a list of str).
+        transforms, size_factors : as in :meth:`from_pandas`.
+
+        Raises
+        ------
+        DataError  naming the view, ``var``/``obs`` column or layer at fault; then the checks of :meth:`from_pandas`.
+        """
+        from rgfactor.data.scverse import anndata_views
+
+        views, site_s, cov = anndata_views(adata, likelihoods, view_key, layer, site, covariates)
+        return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
+                               size_factors=size_factors)
+
     # ------------------------------------------------------------------ accessors
     @property
     def view_names(self) -> tuple[str, ...]:

@@ -280,6 +280,21 @@ class FactorModel(BaseEstimator):
         self._check_fitted()
         return variance_components(self.model_, self.idata_, max_draws=max_draws)
 
+    def to_mudata(self, mdata):
+        """Write the fit into ``mdata`` (in place; returned): posterior mean factors in
+        ``obsm["X_rgfactor"]`` (subject x factor, NaN for subjects not in the fit), each view's posterior
+        mean loadings in ``mod[view].varm["W_rgfactor"]`` (feature x factor, on the preprocessed scale),
+        factor names and variance explained in ``uns["rgfactor"]``. An AnnData takes a one-view fit.
+
+        Raises
+        ------
+        DataError  if a view is not a modality of ``mdata`` or no name matches the fit.
+        """
+        from rgfactor.data.scverse import write_mudata
+
+        self._check_fitted()
+        return write_mudata(mdata, self.factors_, self.loadings_, self.variance_explained())
+
     # --------------------------------------------------------------- persistence
     def save(self, path) -> None:
         """Write the fit to directory ``path``: posterior.nc (InferenceData) and model.json. No pickle."""

@@ -44,12 +44,14 @@ class GFA(FactorModel):
         'all'; ``jax.sharding``; the number of subjects must be a multiple). None (default): one device.
         See docs/scaling.md.
     progress : progress bars: 'auto' (default: shown once a fit has run for a few seconds, with
-        compilation as its own phase), True or False.  random_state : seed; the same seed gives the same fit.
+        compilation as its own phase), True or False.
+    random_state : seed; the same seed gives the same fit.
 
     Attributes
     ----------
     idata_ : arviz.InferenceData (aligned draws; dims subject, factor, <view>_feature, site, ...).
-    factors_, loadings_ : posterior means (xarray).  diagnostics_ : dict (ELBO trace or R-hat/ESS).
+    factors_, loadings_ : posterior means (xarray).
+    diagnostics_ : dict (ELBO trace or R-hat/ESS).
     preprocessing_ : rgfactor.data.Preprocessing fitted on the training cohort.
     """
 
