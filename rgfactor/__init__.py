@@ -31,6 +31,7 @@ _LAZY = {
     "PCCA": ("rgfactor.estimators", "PCCA"),
     "PPLS": ("rgfactor.estimators", "PPLS"),
     "load": ("rgfactor.estimators", "load"),
+    "Mediation": ("rgfactor.mediation", "Mediation"),
     "errors": ("rgfactor.errors", None),
     "model_selection": ("rgfactor.model_selection", None),
     "active_factors": ("rgfactor.model_selection", "active_factors"),
@@ -39,9 +40,8 @@ _LAZY = {
     "SVC": ("rgfactor.svc", "SVC"),
 }
 
-__all__ = ["GFA", "PCCA", "PPLS", "SVC", "MultiViewData", "active_factors", "errors", "load", "model_selection",
-           "simulate", "summary",
-           "__version__"]
+__all__ = ["GFA", "PCCA", "PPLS", "SVC", "Mediation", "MultiViewData", "active_factors", "errors", "load",
+           "model_selection", "simulate", "summary", "__version__"]
 
 
 def __getattr__(name: str):

@@ -31,6 +31,9 @@ class ViewArrays:
         Used to centre the intercept prior.
     scale : (n_features,) float64; empirical sd on the data scale for Gaussian views (1 elsewhere).
     features : feature names, length n_features.
+
+    A view of kind 'survival' (the outcome of a mediation model) holds signed times in ``y``: +t for an
+    event at time t, -t for right censoring at t (:mod:`rgfactor.data.kinds`).
     """
 
     name: str
@@ -64,6 +67,11 @@ class ModelArrays:
     sites : site labels, length n_sites (empty when no site).
     covariates : (n_subjects, n_covariates) float64, standardised, or None.
     covariate_names : names of the covariate columns.
+    exposure : (n_subjects,) float64 exposure of a mediation model (0/1, or standardised when
+        continuous), or None.
+    confounders : (n_subjects, n_confounders) float64 confounders of a mediation model (standardised,
+        categorical ones one-hot encoded), or None.
+    confounder_names : names of the confounder columns.
     """
 
     views: tuple[ViewArrays, ...]
@@ -72,6 +80,9 @@ class ModelArrays:
     sites: tuple[str, ...] = ()
     covariates: np.ndarray | None = None
     covariate_names: tuple[str, ...] = ()
+    exposure: np.ndarray | None = None
+    confounders: np.ndarray | None = None
+    confounder_names: tuple[str, ...] = ()
 
     @property
     def n_subjects(self) -> int:

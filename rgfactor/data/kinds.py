@@ -2,7 +2,9 @@
 
 The data layer validates and preprocesses a view by the *kind* of its values, never by the
 likelihood's name: ``'real'`` (any finite value; transforms and standardisation apply), ``'count'``
-(non-negative integers; size factors) or ``'binary'`` (0/1). A likelihood registered with
+(non-negative integers; size factors), ``'binary'`` (0/1) or ``'survival'`` (a right-censored time to
+event, stored as one signed value: +t for an event at time t, -t for censoring at t; the outcome of
+:class:`rgfactor.mediation.Mediation`, never a view of a factor model). A likelihood registered with
 :func:`rgfactor.generative.likelihoods.register` declares its kind there, which lands in this table.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from rgfactor.errors import DataError
 
-KINDS = ("real", "count", "binary")
+KINDS = ("real", "count", "binary", "survival")
 DATA_KINDS: dict[str, str] = {"gaussian": "real", "negative_binomial": "count", "poisson": "count",
                               "bernoulli": "binary"}
 
@@ -23,7 +25,7 @@ def register_data_kind(likelihood: str, kind: str) -> None:
 
 
 def data_kind(likelihood: str) -> str:
-    """The kind of values of ``likelihood`` ('real', 'count' or 'binary').
+    """The kind of values of ``likelihood`` ('real', 'count', 'binary' or 'survival').
 
     Raises
     ------

@@ -58,6 +58,10 @@ def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
         raise DataError(f"view '{name}' has an infinite value: subject '{s}', feature '{f}' = {v}.")
     obs = ~np.isnan(x)
     kind = data_kind(likelihood)
+    if kind == "survival":
+        raise DataError(f"view '{name}': a '{likelihood}' likelihood models a time-to-event outcome, not a view; "
+                        "pass it as rgf.Mediation(outcome='survival').fit(data, outcome=frame with time and "
+                        "event columns).")
     if kind == "count":
         neg = obs & (x < 0)
         if neg.any():

@@ -80,17 +80,7 @@ class FactorModel(BaseEstimator):
             raise DataError(f"fit expects a MultiViewData (rgf.MultiViewData.from_pandas), got {type(data).__name__}.")
         self._reset()   # a failed or interrupted fit leaves the estimator unfitted
         progress = self.progress if progress is None else progress
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught, interruptible():
-            warnings.simplefilter("always")
-            fitted = self._fit(data, method, progress)
-        for w in caught:   # shown to the user once the fit is done, and kept in diagnostics_
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
-        fitted["diagnostics_"]["wall_time_s"] = time.perf_counter() - t0
-        for name, value in fitted.items():
-            setattr(self, name, value)
-        return self
+        return run_recorded(self, lambda: self._fit(data, method, progress))
 
     def _fit(self, data: MultiViewData, method: str | None, progress) -> dict:
         prep = data.fit_preprocessing()
@@ -315,6 +305,23 @@ class FactorModel(BaseEstimator):
 
         self._check_fitted()
         save_fit(self, path)
+
+
+def run_recorded(estimator, fit):
+    """Run ``fit() -> dict`` (attribute name -> value, with a 'diagnostics_' dict) under Ctrl-C
+    protection; the warnings it raised are shown once it is done and kept in diagnostics_['warnings'],
+    with the wall time; then the attributes are set on ``estimator`` (all or none). Returns it."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught, interruptible():
+        warnings.simplefilter("always")
+        fitted = fit()
+    for w in caught:   # shown to the user once the fit is done, and kept in diagnostics_
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+    fitted["diagnostics_"]["wall_time_s"] = time.perf_counter() - t0
+    for name, value in fitted.items():
+        setattr(estimator, name, value)
+    return estimator
 
 
 def _store_params(estimator, params: dict) -> None:

@@ -46,11 +46,12 @@ class IidNormalFactors:
         with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate("factor", n_factors, dim=-1):
             return numpyro.sample("Z", self.prior()), {}
 
-    def log_density(self, z, data: dict):
-        """log p(Z) of factors in the reported parameterisation (new subjects)."""
+    def log_density(self, z, data: dict, params: dict | None = None):
+        """log p(Z) of factors in the reported parameterisation (new subjects; ``params``: the posterior
+        means of the globals, for priors that have any)."""
         return jnp.sum(self.prior().log_prob(z))
 
-    def log_density_derivatives(self, z, data: dict):
+    def log_density_derivatives(self, z, data: dict, params: dict | None = None):
         """Gradient (n, K) and Hessian blocks (n, K, K) of :meth:`log_density` in z."""
         p = self.prior()
         n, k = z.shape
@@ -66,12 +67,13 @@ class IidNormalFactors:
     def cavi_init(self, z0: np.ndarray, random_state: int) -> tuple[np.ndarray, dict]:
         return z0, {}
 
-    def cavi_prior(self, q: dict, n_factors: int):
-        """(prior precision (K, K) shared by subjects, prior linear term or None) of q(z_n)."""
+    def cavi_prior(self, q: dict, n_factors: int, data: dict | None = None):
+        """(prior precision (K, K) shared by subjects, prior linear term (n, K) or None) of q(z_n);
+        ``data``: the prior's own arrays (:meth:`cavi_data`)."""
         p = self.prior()
         return jnp.eye(n_factors) / p.scale**2, None
 
-    def cavi_update(self, q: dict, z_mean, z_second, scale=1.0) -> dict:
+    def cavi_update(self, q: dict, z_mean, z_second, scale=1.0, data: dict | None = None) -> dict:
         return q
 
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
@@ -84,7 +86,11 @@ class IidNormalFactors:
         """(Z in the engine's parameterisation, global moments) at a point mass ``values``."""
         return np.asarray(values["Z"]), {}
 
-    def cavi_elp(self, z_mean, z_second, moments: dict):
+    def cavi_data(self, arrays) -> dict:
+        """Arrays of the prior itself for the closed-form engine (subject-indexed; none here)."""
+        return {}
+
+    def cavi_elp(self, z_mean, z_second, moments: dict, data: dict | None = None):
         return jnp.sum(normal_elp(self.prior(), z_mean, _diag(z_second)))
 
     def cavi_entropy(self, q: dict):

@@ -52,6 +52,10 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
         out["site"] = jnp.asarray(arrays.site, jnp.int32)
     if arrays.covariates is not None:
         out["covariates"] = jnp.asarray(arrays.covariates, dtype)
+    if arrays.exposure is not None:       # mediation models (rgfactor.generative.mediation)
+        out["exposure"] = jnp.asarray(arrays.exposure, dtype)
+    if arrays.confounders is not None:
+        out["confounders"] = jnp.asarray(arrays.confounders, dtype)
     return out
 
 

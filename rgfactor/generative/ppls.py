@@ -71,10 +71,10 @@ class PPLSFactors:
             u = numpyro.sample("ppls_U", dist.Normal(t * b, 1.0 / jnp.sqrt(tau)))
         return numpyro.deterministic("Z", jnp.concatenate([t, u], axis=-1)), {}
 
-    def log_density(self, z, data: dict):
+    def log_density(self, z, data: dict, params: dict | None = None):
         return jnp.sum(dist.Normal(0.0, 1.0).log_prob(z))
 
-    def log_density_derivatives(self, z, data: dict):
+    def log_density_derivatives(self, z, data: dict, params: dict | None = None):
         """Z = [T, H / sigma_h] ~ N(0, I) in the reported parameterisation."""
         return IidNormalFactors().log_density_derivatives(z, data)
 
@@ -98,7 +98,7 @@ class PPLSFactors:
         e_tau, e_log_tau = gamma_moments(q["tau_a"], q["tau_b"])
         return {"B_mean": q["B_m"], "B_second": q["B_v"] + q["B_m"] ** 2, "tau_mean": e_tau, "tau_log": e_log_tau}
 
-    def cavi_prior(self, q: dict, n_factors: int):
+    def cavi_prior(self, q: dict, n_factors: int, data: dict | None = None):
         j = self.n_components
         m = self._moments(q)
         top = jnp.diag(1.0 + m["tau_mean"] * m["B_second"])
@@ -114,7 +114,7 @@ class PPLSFactors:
         tu = jnp.diagonal(z_second[:, :j, j:], axis1=-2, axis2=-1)
         return jnp.sum(uu - 2.0 * m["B_mean"] * tu + m["B_second"] * tt, axis=0)
 
-    def cavi_update(self, q: dict, z_mean, z_second, scale=1.0) -> dict:
+    def cavi_update(self, q: dict, z_mean, z_second, scale=1.0, data: dict | None = None) -> dict:
         """q(B_j) Gaussian, then q(tau_h) Gamma: exact coordinate updates given q(Z) (``scale``
         multiplies the sums over subjects: N / batch size in stochastic VI)."""
         j = self.n_components
@@ -150,7 +150,10 @@ class PPLSFactors:
         return np.concatenate([t, u], axis=1), {"B_mean": b, "B_second": b**2, "tau_mean": tau,
                                                  "tau_log": np.log(tau)}
 
-    def cavi_elp(self, z_mean, z_second, m: dict):
+    def cavi_data(self, arrays) -> dict:
+        return {}
+
+    def cavi_elp(self, z_mean, z_second, m: dict, data: dict | None = None):
         j = self.n_components
         n = z_mean.shape[0]
         d = _diag(z_second)

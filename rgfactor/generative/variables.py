@@ -25,6 +25,9 @@ class Role(Flag):
               coefficient from the factor to an outcome). Implies FACTOR.
     ROTATABLE rotated with ``Z`` when draws are aligned by orthogonal Procrustes (``Z`` and the
               loadings; only variables for which Z -> Z R, x -> x R leaves the likelihood unchanged).
+    PATH      a path coefficient between the factors and an exposure or outcome (mediation), not a
+              loading: moved with its factor as its other flags say, but left out of the sign
+              convention, which reads the loadings only.
     """
 
     REPORTED = auto()
@@ -32,6 +35,7 @@ class Role(Flag):
     FACTOR = auto()
     SIGNED = auto()
     ROTATABLE = auto()
+    PATH = auto()
 
 
 # the common combinations

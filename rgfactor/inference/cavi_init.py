@@ -66,7 +66,9 @@ def _scale(view) -> np.ndarray:
 
 def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
     """Float64 jax arrays: per view, local (y, mask, offset, design H and its row outer products,
-    log Gamma(y + 1) for counts) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2).
+    log Gamma(y + 1) for counts) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2); and
+    the factor prior's own arrays (``factors``: :meth:`cavi_data`, e.g. the exposure design of a
+    mediation model; replicated, not split, under subject sharding).
 
     Must be called inside ``jax.enable_x64(True)``.
     """
@@ -85,7 +87,8 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
             g.update(HtY=h.T @ y, HtH=h.T @ h, y2=np.sum(y * y, axis=0))
         local.append({k: jnp.asarray(x) for k, x in loc.items()})
         glob.append({k: jnp.asarray(x) for k, x in g.items()})
-    return {"local": tuple(local), "global": tuple(glob)}
+    factors = {k: jnp.asarray(x) for k, x in model.factors.cavi_data(arrays).items()}
+    return {"local": tuple(local), "global": tuple(glob), "factors": factors}
 
 
 def _standardised(view) -> np.ndarray:

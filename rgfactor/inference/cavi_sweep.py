@@ -142,7 +142,7 @@ def _step(model: Model, plan: Plan, state, data):
         g["loadings"] = prior.cavi_update(g["loadings"], lin, gram)
         cache.append(saved)
     # 2. factors: q(z_n) = N(P_n^{-1} h_n, P_n^{-1}), P_n = prior + sum_m sum_d p_nd E[w_d w_d^T]
-    prec_shared, lin = model.factors.cavi_prior(glob["factors"], k)
+    prec_shared, lin = model.factors.cavi_prior(glob["factors"], k, data["factors"])
     lin = jnp.zeros((n, k)) if lin is None else lin
     prec = None
     for m, vm in enumerate(model.views):
@@ -162,9 +162,9 @@ def _step(model: Model, plan: Plan, state, data):
     z_m, z_s, z_logdet = batched_gaussian(jnp.broadcast_to(prec, (n, k, k)), lin)
     z_second = outer_second(z_m, z_s)
     sum_ezz = jnp.sum(z_second, axis=0)
-    q_factors = model.factors.cavi_update(glob["factors"], z_m, z_second)
+    q_factors = model.factors.cavi_update(glob["factors"], z_m, z_second, data=data["factors"])
     f_m = model.factors.cavi_moments(q_factors)
-    elbo = (model.factors.cavi_elp(z_m, z_second, f_m) + jnp.sum(gaussian_entropy(z_logdet, k))
+    elbo = (model.factors.cavi_elp(z_m, z_second, f_m, data["factors"]) + jnp.sum(gaussian_entropy(z_logdet, k))
             + model.factors.cavi_entropy(q_factors))
     # 3. terms (joint per feature), hyperparameters, nuisance and local parameters; ELBO
     for m, vm in enumerate(model.views):

@@ -69,20 +69,20 @@ def _eta_derivatives(model: Model, view: str, params: dict, data: dict, z):
     return jax.jvp(jax.grad(loglik), (eta,), (jnp.ones_like(eta),))   # (gradient, diagonal of the Hessian)
 
 
-def _prior_terms(model: Model, data: dict, z):
+def _prior_terms(model: Model, data: dict, z, params: dict | None = None):
     """Gradient (n, K) and Hessian blocks (n, K, K) of the factor prior's log density in z (the
-    prior's own closed form where it has one, else autodiff)."""
+    prior's own closed form where it has one, else autodiff), at the globals ``params``."""
     if hasattr(model.factors, "log_density_derivatives"):
-        return model.factors.log_density_derivatives(z, data)
+        return model.factors.log_density_derivatives(z, data, params)
     n, k = z.shape
-    f = partial(model.factors.log_density, data=data)
+    f = partial(model.factors.log_density, data=data, params=params)
     grad = jax.grad(f)
     cols = [jax.jvp(grad, (z,), (jnp.broadcast_to(jnp.eye(k)[j], (n, k)),))[1] for j in range(k)]
     return grad(z), jnp.stack(cols, axis=-1)
 
 
 def _newton_terms(model: Model, params: dict, data: dict, z):
-    g_z, h_z = _prior_terms(model, data, z)
+    g_z, h_z = _prior_terms(model, data, z, params)
     for view in model.view_names:
         w = params[f"W_{view}"]
         g, h = _eta_derivatives(model, view, params, data, z)

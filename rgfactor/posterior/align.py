@@ -36,6 +36,8 @@ import numpy as np
 from scipy.linalg import orthogonal_procrustes
 from scipy.optimize import linear_sum_assignment
 
+from rgfactor.generative.variables import Role
+
 def _rotatable(draws: dict, roles: dict) -> list[str]:
     """Z first, then the other rotatable variables (the loadings) in name order."""
     return ["Z"] + sorted(k for k in draws if k != "Z" and roles[k].rotatable)
@@ -128,7 +130,8 @@ def canonical_order(draws: dict, importance: np.ndarray, roles: dict, n_top: int
         order = np.argsort(-np.asarray(importance), kind="stable")
     else:  # lexicographic: group label first, then importance descending
         order = np.lexsort((-np.asarray(importance), np.asarray(groups)))
-    w = np.concatenate([draws[n].mean(axis=(0, 1)) for n in _rotatable(draws, roles)[1:]], axis=0)[:, order]
+    loadings = [n for n in _rotatable(draws, roles)[1:] if not roles[n].role & Role.PATH]
+    w = np.concatenate([draws[n].mean(axis=(0, 1)).reshape(-1, k) for n in loadings], axis=0)[:, order]
     sign = np.ones(k)
     for j in range(k):
         top = np.argsort(-np.abs(w[:, j]))[: min(n_top, w.shape[0])]

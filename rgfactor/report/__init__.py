@@ -18,6 +18,7 @@ from rgfactor.report.figures import (
     save_figure,
 )
 from rgfactor.report.html import render_report, write_report
+from rgfactor.report.mediation import plot_mediation_forest  # registers the mediation section
 from rgfactor.report.sections import register_section
 from rgfactor.report.tables import (
     association_table,
@@ -36,6 +37,7 @@ __all__ = [
     "label_kind",
     "plot_elbo",
     "plot_factor_scatter",
+    "plot_mediation_forest",
     "plot_rhat_ess",
     "plot_top_loadings",
     "plot_variance_explained",
