@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # JAX's persistent compilation cache (rgfactor.inference.jaxcache) makes XLA:CPU print two spurious
 # error lines ("Target machine feature +prefer-no-gather is not supported ... SIGILL") for every program
