@@ -32,7 +32,7 @@ def run_benchmark(config, out, *, scheduler: str | None = None, n_workers: int |
     n_workers : LocalCluster workers (default 2).  data_root : override of the config's data_root.
     tasks : optional list of task names to run now (the others keep what the log has).
     retry_errors : run again the fits logged as failed.
-    progress : print one line per finished fit.
+    progress : one status line per finished fit on stderr.
 
     Returns
     -------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,12 @@ def _lost_row(unit, exc: BaseException) -> dict:
             "error": f"worker lost: {type(exc).__name__}: {exc}", "wall_s": None, "peak_mb": None}
 
 
+def _progress_line(i: int, n: int, row: dict) -> None:
+    """One status line per finished fit, on stderr (``progress=True``, as the CLI's other phase lines)."""
+    print(f"[{i + 1}/{n}] {row['task']} | {row['method']} | r{row['repeat']} f{row['fold']}: {row['status']} "
+          f"{row.get('wall_s') or 0:.1f} s", file=sys.stderr, flush=True)
+
+
 def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_workers: int | None = None,
               data_root: str | None = None, tasks=None, retry_errors: bool = False,
               progress: bool = False) -> RunInfo:
@@ -143,9 +150,10 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
 
         for i, u in enumerate(pending):
             with threadpool_limits(limits=threads):
-                log.append(run_unit(u))
+                row = run_unit(u)
+            log.append(row)
             if progress:
-                print(f"[{i + 1}/{len(pending)}] {u.key}", flush=True)
+                _progress_line(i, len(pending), row)
         return RunInfo(len(units), len(pending), len(units) - len(pending), time.perf_counter() - t0, "serial")
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -170,8 +178,7 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
                 row = _lost_row(u, e)
             log.append(row)
             if progress:
-                print(f"[{i + 1}/{len(pending)}] {row['task']} | {row['method']} | r{row['repeat']} f{row['fold']}: "
-                      f"{row['status']} {row.get('wall_s') or 0:.1f} s", flush=True)
+                _progress_line(i, len(pending), row)
     finally:
         client.close()
         if cluster is not None:

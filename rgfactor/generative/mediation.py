@@ -40,7 +40,7 @@ from rgfactor.generative.factors import Z, _diag
 from rgfactor.generative.likelihoods import get as get_likelihood
 from rgfactor.generative.loadings import ARDLoadings
 from rgfactor.generative.model import Model, ViewModel, describe
-from rgfactor.generative.terms import Intercept, Term
+from rgfactor.generative.terms import Intercept, LinearEffects, Term, _feature_plate
 from rgfactor.generative.variables import FACTOR_COEF, PLAIN, Role, Variable
 
 CONFOUNDER = "confounder"
@@ -185,10 +185,6 @@ class ExposureFactors:
 
 
 # ============================================================================== outcome terms
-def _plate(view: str, n: int):
-    return numpyro.plate(f"{view}_feature", n, dim=-1)
-
-
 @dataclass(frozen=True)
 class ExposureTerm(Term):
     """Exposure effect per feature: eta += x_n e_d, e_d ~ N(0, 2.5 scale_d). On the outcome this is
@@ -204,7 +200,7 @@ class ExposureTerm(Term):
 
     def sample(self, view: str, vd: dict, data: dict, engine: str) -> dict:
         name = self.coefficient.format(view=view)
-        with _plate(view, vd["scale"].shape[0]):
+        with _feature_plate(view, vd["scale"].shape[0]):
             return {name: numpyro.sample(name, self.prior(vd))}
 
     def contribution(self, view: str, params: dict, data: dict):
@@ -231,45 +227,21 @@ class ExposureTerm(Term):
 
 
 @dataclass(frozen=True)
-class Confounders(Term):
+class Confounders(LinearEffects):
     """Confounder effects per feature: eta += c_n . g_d, g_cd ~ N(0, 2.5 scale_d), H = C."""
 
     n_confounders: int
     coefficient = "confounder_effect_{view}"
+    variable = VIEW_CONFOUNDER
+    plate = CONFOUNDER
+    data_key = "confounders"
 
-    def variables(self, view: str):
-        return (VIEW_CONFOUNDER.bind(view=view),)
+    @property
+    def n_effects(self) -> int:
+        return self.n_confounders
 
     def prior(self, vd: dict) -> dist.Normal:
         return path_prior(vd["scale"])
-
-    def sample(self, view: str, vd: dict, data: dict, engine: str) -> dict:
-        name = self.coefficient.format(view=view)
-        with numpyro.plate(CONFOUNDER, self.n_confounders, dim=-2), _plate(view, vd["scale"].shape[0]):
-            return {name: numpyro.sample(name, self.prior(vd))}
-
-    def contribution(self, view: str, params: dict, data: dict):
-        return data["confounders"] @ params[self.coefficient.format(view=view)]
-
-    def n_columns(self, arrays) -> int:
-        return self.n_confounders
-
-    def design(self, arrays) -> np.ndarray:
-        return np.asarray(arrays.confounders, dtype=np.float64)
-
-    def cavi_prior(self, q: dict, vd: dict):
-        p = self.prior(vd)
-        d = p.scale.shape[0]
-        return jnp.zeros((self.n_confounders, d)), jnp.broadcast_to((1.0 / p.scale**2)[None, :], (self.n_confounders, d))
-
-    def point_moments(self, view: str, values: dict):
-        return np.asarray(values[self.coefficient.format(view=view)]), {}
-
-    def cavi_elp(self, mean, second, m: dict, vd: dict):
-        return jnp.sum(normal_elp(self.prior(vd), mean, second))
-
-    def cavi_draws(self, view, theta, q, rng, num_draws) -> dict:
-        return {self.coefficient.format(view=view): theta}
 
 
 @dataclass(frozen=True)

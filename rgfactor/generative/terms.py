@@ -200,44 +200,70 @@ class SiteLocation(Term):
         return {f"site_effect_{view}": theta, f"site_sd_{view}": 1.0 / np.sqrt(g)}
 
 
-@dataclass(frozen=True)
-class Covariates(Term):
-    """Fixed covariate effects on standardised covariates."""
+class LinearEffects(Term):
+    """Fixed effects of a block of subject-level columns on every feature of a view:
+    eta_nd += x_n . b_d, b_cd ~ prior(vd); in the closed-form engine part of the view's joint Gaussian
+    over its term coefficients. Subclasses set ``coefficient``, ``variable`` (its declaration),
+    ``plate`` (the columns' dim), ``data_key`` (the model-data entry and ModelArrays attribute holding
+    the columns), ``n_effects`` and ``prior``."""
 
-    n_covariates: int
-    coefficient = "beta_{view}"
+    variable: Variable
+    plate: str
+    data_key: str
+
+    @property
+    def n_effects(self) -> int:
+        raise NotImplementedError
+
+    def prior(self, vd: dict) -> dist.Normal:
+        raise NotImplementedError
 
     def variables(self, view: str):
-        return (BETA.bind(view=view),)
-
-    def prior(self, vd):
-        return dist.Normal(0.0, vd["scale"])
+        return (self.variable.bind(view=view),)
 
     def sample(self, view: str, vd: dict, data: dict, engine: str) -> dict:
-        with numpyro.plate("covariate", self.n_covariates, dim=-2), _feature_plate(view, vd["scale"].shape[0]):
-            return {f"beta_{view}": numpyro.sample(f"beta_{view}", self.prior(vd))}
+        name = self.coefficient.format(view=view)
+        with numpyro.plate(self.plate, self.n_effects, dim=-2), _feature_plate(view, vd["scale"].shape[0]):
+            return {name: numpyro.sample(name, self.prior(vd))}
 
     def contribution(self, view: str, params: dict, data: dict):
-        return data["covariates"] @ params[f"beta_{view}"]
+        return data[self.data_key] @ params[self.coefficient.format(view=view)]
 
     # ------------------------------------------------------------------ closed form
     def n_columns(self, arrays) -> int:
-        return self.n_covariates
+        return self.n_effects
 
     def design(self, arrays) -> np.ndarray:
-        return np.asarray(arrays.covariates, dtype=np.float64)
+        return np.asarray(getattr(arrays, self.data_key), dtype=np.float64)
 
     def cavi_prior(self, q: dict, vd: dict):
         p = self.prior(vd)
         d = p.scale.shape[0]
-        return jnp.zeros((self.n_covariates, d)), jnp.broadcast_to((1.0 / p.scale**2)[None, :], (self.n_covariates, d))
-
+        return jnp.zeros((self.n_effects, d)), jnp.broadcast_to((1.0 / p.scale**2)[None, :], (self.n_effects, d))
 
     def point_moments(self, view: str, values: dict):
-        return np.asarray(values[f"beta_{view}"]), {}
+        return np.asarray(values[self.coefficient.format(view=view)]), {}
 
     def cavi_elp(self, mean, second, m: dict, vd: dict):
         return jnp.sum(normal_elp(self.prior(vd), mean, second))
 
     def cavi_draws(self, view, theta, q, rng, num_draws) -> dict:
-        return {f"beta_{view}": theta}
+        return {self.coefficient.format(view=view): theta}
+
+
+@dataclass(frozen=True)
+class Covariates(LinearEffects):
+    """Fixed covariate effects on standardised covariates."""
+
+    n_covariates: int
+    coefficient = "beta_{view}"
+    variable = BETA
+    plate = "covariate"
+    data_key = "covariates"
+
+    @property
+    def n_effects(self) -> int:
+        return self.n_covariates
+
+    def prior(self, vd):
+        return dist.Normal(0.0, vd["scale"])
