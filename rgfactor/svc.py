@@ -24,6 +24,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from rgfactor.data.spatial import new_unit_arrays, spatial_arrays
+from rgfactor.estimators.base import _store_params, run_recorded
 from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
 from rgfactor.generative.hsgp import AMPLITUDE_TAIL, HSGPBasis, HSGPSurfaces, inverse_gamma_from_quantiles
 from rgfactor.generative.likelihoods import get as get_likelihood
@@ -85,9 +86,7 @@ class SVC(BaseEstimator):
                  num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, target_accept: float = 0.9,
                  max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.01,
                  progress: bool = False, random_state: int = 0):
-        for name, value in locals().items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
+        _store_params(self, locals())
 
     # --------------------------------------------------------------- model
     def _build(self, arrays) -> SVCModel:
@@ -153,13 +152,13 @@ class SVC(BaseEstimator):
         DataError  naming the unit, covariate or coordinate at fault (:func:`rgfactor.data.spatial.spatial_arrays`).
         SpecError  for an unknown likelihood, kernel or method, or invalid prior settings.
         """
-        t0 = time.perf_counter()
         get_likelihood(self.likelihood)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            arrays = spatial_arrays(y, X, coordinates, groups=groups, offset=offset, likelihood=self.likelihood)
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return run_recorded(self, lambda: self._fit(y, X, coordinates, groups, offset, method))
+
+    def _fit(self, y, X, coordinates, groups, offset, method) -> dict:
+        """The fitted attributes (see :func:`rgfactor.estimators.base.run_recorded`)."""
+        t0 = time.perf_counter()
+        arrays = spatial_arrays(y, X, coordinates, groups=groups, offset=offset, likelihood=self.likelihood)
         model = self._build(arrays)
         method = self._method(model, arrays.n_units, method)
         with jax.enable_x64(True):
@@ -188,8 +187,7 @@ class SVC(BaseEstimator):
                      "collapsed": int(model.collapsed)}
             idata = build_idata(model, arrays, reported, data, response=attrs["response"],
                                 sample_stats=run.sample_stats, attrs=attrs)
-        diagnostics = {**run.diagnostics, "warnings": [str(w.message) for w in caught]
-                       + list(run.diagnostics.get("warnings", []))}
+        diagnostics = {**run.diagnostics, "warnings": list(run.diagnostics.get("warnings", []))}
         issues = []
         if method == "nuts":
             nd = nuts_diagnostics(idata, var_names=[v for v in SUMMARY_VARIABLES + ["sigma_response", "subject_sd",
@@ -205,13 +203,11 @@ class SVC(BaseEstimator):
                           "is approximate there.")
         for msg in issues:
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        diagnostics["warnings"] += issues
         table = self._variation_table(reported, share, sd_table, arrays.terms, basis)
         diagnostics.update(n_units=arrays.n_units, n_columns=model.n_columns(), setup_s=t_setup - t0,
-                           inference_s=t_infer - t_setup, wall_time_s=time.perf_counter() - t0)
-        self.idata_, self.model_, self.diagnostics_, self.spatial_variation_ = idata, model, diagnostics, table
-        self.terms_, self.coordinate_names_ = list(arrays.terms), list(arrays.coordinate_names)
-        return self
+                           inference_s=t_infer - t_setup)
+        return {"idata_": idata, "model_": model, "diagnostics_": diagnostics, "spatial_variation_": table,
+                "terms_": list(arrays.terms), "coordinate_names_": list(arrays.coordinate_names)}
 
     @staticmethod
     def _variation_table(reported, share, sd_table, terms, basis) -> pd.DataFrame:

@@ -317,7 +317,8 @@ def run_recorded(estimator, fit):
         fitted = fit()
     for w in caught:   # shown to the user once the fit is done, and kept in diagnostics_
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+    earlier = list(fitted["diagnostics_"].get("warnings", []))   # the engine's own, not raised as warnings
+    fitted["diagnostics_"]["warnings"] = list(dict.fromkeys(earlier + [str(w.message) for w in caught]))
     fitted["diagnostics_"]["wall_time_s"] = time.perf_counter() - t0
     for name, value in fitted.items():
         setattr(estimator, name, value)
