@@ -22,7 +22,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from rgfactor.data.checks import check_factor_count, check_positive_int, check_site_setting
-from rgfactor.data.mediation import OUTCOMES, mediation_inputs, outcome_view
+from rgfactor.data.mediation import OUTCOMES, check_exposure_not_a_feature, mediation_inputs, outcome_view
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.dims import FACTOR, SUBJECT, feature_dim
 from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
@@ -195,8 +195,18 @@ class Mediation(BaseEstimator):
         diagnostics = {"method": method, "mediators": "factors" if self.latent else list(views), **run.diagnostics,
                        **info, "n_subjects": arrays.n_subjects, "exposure_kind": inputs.exposure_kind,
                        "contrast": [self._original(inputs, x0), self._original(inputs, x1)]}
-        if method == "nuts":
-            diagnostics.update(_nuts_checks(idata, effects))
+        if method == "nuts":   # R-hat, ESS, divergences and BFMI of the reported effects (the shared checks)
+            import arviz as az
+
+            from rgfactor.posterior.diagnostics import nuts_diagnostics
+
+            names = [n for n in ("NIE", "NDE", "TE") if n in effects]
+            nd = nuts_diagnostics(az.InferenceData(posterior=effects[names], sample_stats=idata.sample_stats))
+            for message in nd.pop("warnings"):
+                warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            summ = nd.pop("summary")
+            diagnostics.update(nd, effects_r_hat=dict(zip(summ["variable"], summ["r_hat"])),
+                               effects_ess_bulk=dict(zip(summ["variable"], summ["ess_bulk"])))
         return {"idata_": idata, "effects_": effects, "inputs_": inputs, "diagnostics_": diagnostics,
                 "model_": model, "config_": config, "_data": data_np, "_x_contrast": (x0, x1)}
 
@@ -389,51 +399,3 @@ class Mediation(BaseEstimator):
         tab = pd.DataFrame(rows)
         return tab.sort_values(["inclusion", "NIE"], ascending=False, key=lambda s: s.abs() if s.name == "NIE" else s,
                                ignore_index=True)
-
-
-def check_exposure_not_a_feature(data: MultiViewData, views: list[str], exposure) -> None:
-    """Raise DataError when the exposure equals a feature of a mediator view (e.g. IDH1 in a mutation
-    view): the exposure would then explain its own mediator."""
-    if not isinstance(exposure, pd.Series):
-        return
-    from rgfactor.data.checks import normalise_ids
-
-    x = exposure.copy()
-    x.index = normalise_ids(exposure.index, "exposure")
-    x = pd.to_numeric(x, errors="coerce")
-    for v in views:
-        df = data.views[v]
-        shared = df.index.intersection(x.index[x.notna()])
-        if len(shared) < 5:
-            continue
-        xs = x.loc[shared].to_numpy(dtype=float)
-        for col in df.columns:
-            y = df.loc[shared, col].to_numpy(dtype=float)
-            ok = ~np.isnan(y)
-            if ok.sum() >= 5 and np.array_equal(y[ok], xs[ok]):
-                raise DataError(f"the exposure is also feature '{col}' of view '{v}': the exposure cannot be its own "
-                                f"mediator. Drop '{col}' from the view (or leave the view out of the mediators).")
-
-
-def _nuts_checks(idata, effects: xr.Dataset) -> dict:
-    """R-hat and bulk ESS of the main effects (the quantities reported), with ConvergenceWarnings."""
-    import arviz as az
-
-    from rgfactor.posterior.diagnostics import ESS_PER_CHAIN, RHAT_LIMIT
-
-    names = [n for n in ("NIE", "NDE", "TE") if n in effects]
-    summ = az.summary(effects[names], kind="diagnostics", round_to="none")
-    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) if "sample_stats" in idata.groups() else 0
-    out = {"effects_r_hat": summ["r_hat"].to_dict(), "effects_ess_bulk": summ["ess_bulk"].to_dict(),
-           "n_divergent": n_div}
-    n_chains = effects.sizes["chain"]
-    if summ["r_hat"].max() > RHAT_LIMIT:
-        warnings.warn(f"R-hat of the effects up to {summ['r_hat'].max():.3f} > {RHAT_LIMIT}: the chains disagree on "
-                      "them; run longer (num_warmup, num_draws).", ConvergenceWarning, stacklevel=3)
-    if summ["ess_bulk"].min() < ESS_PER_CHAIN * n_chains:
-        warnings.warn(f"bulk ESS of the effects down to {summ['ess_bulk'].min():.0f} (< {ESS_PER_CHAIN} per chain): "
-                      "run longer.", ConvergenceWarning, stacklevel=3)
-    if n_div:
-        warnings.warn(f"{n_div} divergent NUTS transitions: the effects may be biased.", ConvergenceWarning,
-                      stacklevel=3)
-    return out

@@ -195,11 +195,14 @@ def compare(models: dict, **kwargs) -> pd.DataFrame:
     if len(set(subjects.values())) > 1:
         raise DataError("compare: the models were fitted to different subjects; fit them to the same cohort.")
     logliks = {name: subject_log_likelihood(m) for name, m in models.items()}
-    table = az.compare(logliks, var_name=LOGLIK_VAR, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # az.loo's own Pareto-k warning: said once below, with the remedy
-        kmax = {name: float(np.max(az.loo(ll, var_name=LOGLIK_VAR, pointwise=True).pareto_k))
+        loos = {name: az.loo(ll, var_name=LOGLIK_VAR, pointwise=True, scale=kwargs.get("scale"))
                 for name, ll in logliks.items()}
+        # PSIS-LOO once per model: az.compare ranks the ELPDData it is given (WAIC: from the log-likelihoods)
+        table = (az.compare(logliks, var_name=LOGLIK_VAR, **kwargs) if kwargs.get("ic", "loo") != "loo"
+                 else az.compare(loos, **kwargs))
+    kmax = {name: float(np.max(loo.pareto_k)) for name, loo in loos.items()}
     table["max_pareto_k"] = [kmax[name] for name in table.index]
     high = [name for name, k in kmax.items() if k > PARETO_K_MAX]
     table.attrs["advice"] = (HIGH_PARETO_K.format(k=PARETO_K_MAX, models=high) if high else

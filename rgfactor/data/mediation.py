@@ -261,3 +261,22 @@ def outcome_view(inputs: MediationInputs, likelihood: str, name: str = "outcome"
     return ViewArrays(name=name, likelihood=likelihood, y=np.where(mask, y, 0.0)[:, None], mask=mask[:, None],
                       log_offset=np.zeros(len(y)), centre=np.array([centre]), scale=np.ones(1),
                       features=(inputs.outcome_name,))
+
+
+def check_exposure_not_a_feature(data, views: list[str], exposure) -> None:
+    """Raise DataError when the exposure equals a feature of a mediator view (e.g. IDH1 in a mutation
+    view): the exposure would then explain its own mediator. ``exposure`` as :func:`mediation_inputs`
+    takes it (a Series or a one-column DataFrame indexed by subject ID)."""
+    x = _numeric(_series(exposure, "exposure"), "exposure")
+    for v in views:
+        df = data.views[v]
+        shared = df.index.intersection(x.index[x.notna()])
+        if len(shared) < 5:
+            continue
+        xs = x.loc[shared].to_numpy(dtype=float)
+        for col in df.columns:
+            y = df.loc[shared, col].to_numpy(dtype=float)
+            ok = ~np.isnan(y)
+            if ok.sum() >= 5 and np.array_equal(y[ok], xs[ok]):
+                raise DataError(f"the exposure is also feature '{col}' of view '{v}': the exposure cannot be its own "
+                                f"mediator. Drop '{col}' from the view (or leave the view out of the mediators).")

@@ -250,7 +250,7 @@ class FactorModel(BaseEstimator):
         """
         import pandas as pd
 
-        from rgfactor.posterior.sites import harmonize
+        from rgfactor.posterior.sites import harmonize, site_proportions
 
         self._check_fitted()
         if self.config_.site_effects == "none":
@@ -258,8 +258,7 @@ class FactorModel(BaseEstimator):
         with warnings.catch_warnings():   # new sites: harmonize estimates their effects (and says so below 5)
             warnings.filterwarnings("ignore", message=r"site\(s\) .* were not in the fit", category=DataWarning)
             post = self.factor_posterior(data)
-        site = np.asarray(self.idata_.constant_data["site_code"])
-        weights = np.bincount(site[site >= 0], minlength=len(self.preprocessing_.sites)) / max((site >= 0).sum(), 1)
+        weights = site_proportions(self.idata_.constant_data["site_code"], len(self.preprocessing_.sites))
         out = harmonize(self.model_, self.preprocessing_, post.params, post.arrays, post.data, np.asarray(post.mean),
                         site_weights=weights)
         subjects = list(post.arrays.subjects)

@@ -36,6 +36,7 @@ from rgfactor.errors import SpecError
 from rgfactor.generative.components import NUMPYRO_ENGINES
 from rgfactor.generative.likelihoods import get as get_likelihood
 from rgfactor.generative.mediation import OUTCOME, Confounders, ExposureTerm, outcome_paths, path_prior
+from rgfactor.generative.model import keep_reported
 from rgfactor.generative.terms import Intercept
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
@@ -179,11 +180,7 @@ class ObservedMediation:
         return get_likelihood(self.outcome).derive(OUTCOME, out)
 
     def reported(self, draws: dict) -> dict:
-        declared = self.variables()
-        unknown = sorted(set(draws) - set(declared))
-        if unknown:
-            raise SpecError(f"posterior variable(s) {unknown} are not declared by the mediation model.")
-        return {k: v for k, v in draws.items() if declared[k].reported}
+        return keep_reported(self.variables(), draws, "the mediation model")
 
     # ------------------------------------------------------------------ estimands
     def paths(self, draws: dict, data: dict) -> dict:

@@ -86,6 +86,15 @@ class ViewModel:
         return out + tuple(self.likelihood.variables(self.name))
 
 
+def keep_reported(declared: dict, draws: dict, owner: str) -> dict:
+    """The draws of the reported variables among ``declared`` (name -> Variable); sampler-only helpers
+    dropped. Raises SpecError for a draw no declaration covers (an engine or component bug)."""
+    unknown = sorted(set(draws) - set(declared))
+    if unknown:
+        raise SpecError(f"posterior variable(s) {unknown} are not declared by {owner}.")
+    return {k: v for k, v in draws.items() if declared[k].reported}
+
+
 @dataclass(frozen=True)
 class Model:
     """A factor model: the factor prior and one :class:`ViewModel` per view (hashable, static)."""
@@ -210,11 +219,7 @@ class Model:
         ------
         SpecError  for a variable no component declares (an engine or component bug).
         """
-        declared = self.variables()
-        unknown = sorted(set(draws) - set(declared))
-        if unknown:
-            raise SpecError(f"posterior variable(s) {unknown} are not declared by any model component.")
-        return {k: v for k, v in draws.items() if declared[k].reported}
+        return keep_reported(self.variables(), draws, "any model component")
 
     def init_values(self, values: dict, engine: str) -> dict:
         """Map initial values in the reported parameterisation to the sampled sites of ``engine``."""

@@ -41,12 +41,9 @@ def latent_noise(idata, model, view: str) -> np.ndarray:
         return np.asarray(lik.latent_variance(jnp.zeros(shape), nuis))
     names = model.view_inputs(view) + [v.name for v in model.view(view).likelihood.variables(view)]
     means = {k: jnp.asarray(post[k].mean(("chain", "draw"))) for k in names if k in post}
-    const = idata.constant_data
-    data = {"views": {view: {"log_offset": jnp.asarray(const[f"log_offset_{view}"])}}}
-    if "site_code" in const:
-        data["site"] = jnp.asarray(const["site_code"])
-    if "covariates" in const:
-        data["covariates"] = jnp.asarray(const["covariates"])
+    from rgfactor.posterior.loglik import data_from_idata
+
+    data = data_from_idata(idata)
     lin, nuis = model.view_params(view, means, data)
     eta = model.linear_predictor(view, lin, data, means["Z"])
     lv = np.asarray(lik.latent_variance(eta, nuis))

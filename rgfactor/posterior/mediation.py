@@ -34,6 +34,7 @@ import xarray as xr
 from scipy.special import expit, ndtr
 
 from rgfactor.errors import SpecError
+from rgfactor.posterior.summary import HDI_PROB, hdi_bounds
 
 ESTIMANDS = ("NIE", "NDE", "TE", "PM", "ACME_control", "ACME_treated", "ADE_control", "ADE_treated")
 RMST_ESTIMANDS = ("NIE_rmst", "NDE_rmst", "TE_rmst")
@@ -41,7 +42,6 @@ GH_NODES = 40
 # logistic(x) ~ Phi(x / 1.702): max absolute error 0.0095 (Haley 1952); the sensitivity analysis of
 # a logit outcome is done on this probit scale, as Imai et al. (2010) do for binary outcomes
 PROBIT_SCALE = 1.702
-HDI_PROB = 0.94
 
 
 def _gauss_hermite(mu, v, f, n_nodes: int = GH_NODES):
@@ -273,11 +273,9 @@ def sensitivity(model, posterior: dict, data: dict, rho, x0: float, x1: float, *
 
 
 def _row(x: np.ndarray, hdi_prob: float) -> dict:
-    import arviz as az
-
     x = np.asarray(x, dtype=float).ravel()
     ok = x[np.isfinite(x)]
-    low, high = az.hdi(ok, hdi_prob=hdi_prob) if len(ok) > 2 else (np.nan, np.nan)
+    low, high = hdi_bounds(ok, hdi_prob) if int(np.floor(hdi_prob * len(ok))) >= 1 and len(ok) > 2 else (np.nan, np.nan)
     return {"mean": float(np.mean(ok)) if len(ok) else np.nan, "sd": float(np.std(ok, ddof=1)) if len(ok) > 1 else np.nan,
             f"hdi_{50 - 50 * hdi_prob:g}%": float(low), f"hdi_{50 + 50 * hdi_prob:g}%": float(high),
             "p_positive": float(np.mean(ok > 0)) if len(ok) else np.nan}

@@ -19,17 +19,26 @@ from __future__ import annotations
 
 import warnings
 
-import arviz as az
 import numpy as np
 import xarray as xr
 from scipy import stats
 
 from rgfactor.errors import DataWarning
-from rgfactor.generative.likelihoods.site_scale import SITE_SCALE, SITE_SCALE_SHAPE, SiteScaledGaussian, SiteScaledNB
-from rgfactor.generative.terms import Covariates, SiteLocation
+from rgfactor.generative.likelihoods.site_scale import SITE_SCALE, SITE_SCALE_SHAPE, SiteScaledGaussian
+from rgfactor.generative.likelihoods.counts import DISPERSION
+from rgfactor.generative.likelihoods.gaussian import SIGMA
+from rgfactor.generative.terms import SITE_SD, Covariates, SiteLocation
+from rgfactor.posterior.summary import HDI_PROB, hdi_bounds
 
 COMPONENTS = ("factors", "covariates", "site", "residual")
 MIN_NEW_SITE_SUBJECTS = 5   # fewer subjects: a new site's effects are mostly its prior's (a warning)
+
+
+def site_proportions(site_code, n_sites: int) -> np.ndarray:
+    """(n_sites,) share of the subjects at each site (codes < 0, unseen sites, left out)."""
+    site_code = np.asarray(site_code)
+    seen = site_code[site_code >= 0]
+    return np.bincount(seen, minlength=n_sites) / max(len(seen), 1)
 
 
 def _term(model, view, kind):
@@ -57,8 +66,8 @@ def new_site_effects(model, view: str, params: dict, y, mask, eta_bio, n_iter: i
     """Posterior means (u, kappa) (D,) of an unseen site's location and scale effects on a Gaussian
     view, from its subjects' residuals y - eta_bio under the fitted prior: u_d ~ N(0, site_sd_d^2),
     kappa_d ~ Gamma(nu, nu), noise precision tau_d kappa_d (alternating conditional means)."""
-    tau = 1.0 / np.asarray(params[f"sigma_{view}"]) ** 2
-    sd = np.asarray(params.get(f"site_sd_{view}", np.full(tau.shape, np.inf)))
+    tau = 1.0 / np.asarray(params[SIGMA.name.format(view=view)]) ** 2
+    sd = np.asarray(params.get(SITE_SD.name.format(view=view), np.full(tau.shape, np.inf)))
     nu = float(np.asarray(params.get(SITE_SCALE_SHAPE.name.format(view=view), np.inf)))
     r = np.where(mask, y - eta_bio, 0.0)
     n = mask.sum(axis=0)
@@ -129,8 +138,9 @@ def harmonize(model, preprocessing, params: dict, arrays, data: dict, z: np.ndar
                 y = _clip_to_observed(v.name, y, v.y, v.mask)
             out[v.name] = invert_view(vp, y)
         else:
-            phi = np.asarray(params[f"dispersion_{v.name}"])[None, :]
-            phi_site = phi * k_n if isinstance(vm.likelihood, SiteScaledNB) else np.broadcast_to(phi, v.y.shape)
+            phi = np.asarray(params[DISPERSION.name.format(view=v.name)])[None, :]
+            # the site's dispersion as the likelihood defines it (its site scale, if any; 1 for unseen sites)
+            phi_site = np.broadcast_to(np.asarray(vm.likelihood.params(v.name, params, data)["dispersion"]), v.y.shape)
             mu_site, mu_ref = np.exp(eta_bio + u_n), np.exp(eta_bio)
             q = stats.nbinom.cdf(v.y, phi_site, phi_site / (phi_site + mu_site))
             q = np.clip(q, 1e-12, 1.0 - 1e-12)
@@ -180,16 +190,16 @@ def variance_components(model, idata, max_draws: int = 200) -> xr.Dataset:
             parts["covariates"] = np.zeros_like(parts["factors"])
         if site_term is not None and site is not None:
             u = np.asarray(flat[site_term.coefficient.format(view=view)].transpose("sample", ...))[take]   # (S, sites, D)
-            p = np.bincount(site[site >= 0], minlength=u.shape[1]) / max((site >= 0).sum(), 1)
+            p = site_proportions(site, u.shape[1])
             mean = np.einsum("s,nsd->nd", p, u)
             parts["site"] = np.einsum("s,nsd->nd", p, (u - mean[:, None, :]) ** 2)
         else:
             parts["site"] = np.zeros_like(parts["factors"])
         if not lik.variance_depends_on_eta:
-            sigma2 = np.asarray(flat[f"sigma_{view}"].transpose("sample", ...))[take] ** 2
+            sigma2 = np.asarray(flat[SIGMA.name.format(view=view)].transpose("sample", ...))[take] ** 2
             if isinstance(lik, SiteScaledGaussian) and site is not None:
                 kappa = np.asarray(flat[SITE_SCALE.name.format(view=view)].transpose("sample", ...))[take]
-                p = np.bincount(site[site >= 0], minlength=kappa.shape[1]) / max((site >= 0).sum(), 1)
+                p = site_proportions(site, kappa.shape[1])
                 sigma2 = sigma2 * np.einsum("s,nsd->nd", p, 1.0 / kappa)
             parts["residual"] = sigma2
         else:
@@ -199,8 +209,8 @@ def variance_components(model, idata, max_draws: int = 200) -> xr.Dataset:
         feat = f"{view}_feature"
 
         def summary(x):
-            hdi = az.hdi(x[None], hdi_prob=0.94)                                        # (..., 2)
-            return np.stack([x.mean(axis=0), hdi[..., 0], hdi[..., 1]], axis=-1)
+            low, high = hdi_bounds(x, HDI_PROB)
+            return np.stack([x.mean(axis=0), low, high], axis=-1)
 
         coords = {feat: post[feat].values, "component": list(COMPONENTS), "statistic": ["mean", "hdi_3%", "hdi_97%"]}
         out[f"share_{view}"] = xr.DataArray(summary(shares), dims=[feat, "component", "statistic"], coords=coords)

@@ -59,9 +59,9 @@ class _SiteScaled:
         return dist.Gamma(2.0, 0.2)
 
     def _sample_kappa(self, view: str, n_features: int):
-        nu = numpyro.sample(f"site_scale_shape_{view}", self.shape_prior())
+        nu = numpyro.sample(SITE_SCALE_SHAPE.name.format(view=view), self.shape_prior())
         with numpyro.plate("site", self.n_sites, dim=-2), numpyro.plate(f"{view}_feature", n_features, dim=-1):
-            return numpyro.sample(f"site_scale_{view}", dist.Gamma(nu, nu))
+            return numpyro.sample(SITE_SCALE.name.format(view=view), dist.Gamma(nu, nu))
 
     def _site_variables(self, view):
         return SITE_SCALE.bind(view=view), SITE_SCALE_SHAPE.bind(view=view)
@@ -84,7 +84,7 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
 
     def params(self, view, values, data=None):
         out = super().params(view, values, data)
-        key = f"site_scale_{view}"
+        key = SITE_SCALE.name.format(view=view)
         if "sigma" in out and key in values and data is not None and "site" in data:
             out["sigma"] = out["sigma"] / jnp.sqrt(site_factor(values[key], data["site"]))
         return out
@@ -163,8 +163,8 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
 
     def point_moments(self, view, values, e_eta, vd):
         m, ql = super().point_moments(view, values, e_eta, vd)
-        k = np.asarray(values[f"site_scale_{view}"])
-        m.update(kappa_mean=k, kappa_log=np.log(k), log_nu=np.log(np.asarray(values[f"site_scale_shape_{view}"])))
+        k = np.asarray(values[SITE_SCALE.name.format(view=view)])
+        m.update(kappa_mean=k, kappa_log=np.log(k), log_nu=np.log(np.asarray(values[SITE_SCALE_SHAPE.name.format(view=view)])))
         return m, ql
 
     def expected_loglik(self, m, ql, vd, e_eta, var_eta):
@@ -182,14 +182,14 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
 
     def cavi_draws(self, view, q, rng, num_draws):
         out = super().cavi_draws(view, q, rng, num_draws)
-        out[f"site_scale_{view}"] = rng.gamma(q["k_a"], 1.0 / q["k_b"], size=(num_draws,) + q["k_a"].shape)
-        out[f"site_scale_shape_{view}"] = np.full(num_draws, float(np.exp(q["log_nu"])))
+        out[SITE_SCALE.name.format(view=view)] = rng.gamma(q["k_a"], 1.0 / q["k_b"], size=(num_draws,) + q["k_a"].shape)
+        out[SITE_SCALE_SHAPE.name.format(view=view)] = np.full(num_draws, float(np.exp(q["log_nu"])))
         return out
 
     def cavi_means(self, view, q):
         out = super().cavi_means(view, q)
-        out[f"site_scale_{view}"] = q["k_a"] / q["k_b"]
-        out[f"site_scale_shape_{view}"] = np.exp(q["log_nu"])
+        out[SITE_SCALE.name.format(view=view)] = q["k_a"] / q["k_b"]
+        out[SITE_SCALE_SHAPE.name.format(view=view)] = np.exp(q["log_nu"])
         return out
 
 
@@ -208,7 +208,7 @@ class SiteScaledNB(_SiteScaled, NegativeBinomial):
 
     def params(self, view, values, data=None):
         out = super().params(view, values, data)
-        key = f"site_scale_{view}"
+        key = SITE_SCALE.name.format(view=view)
         if "dispersion" in out and key in values and data is not None and "site" in data:
             out["dispersion"] = out["dispersion"] * site_factor(values[key], data["site"])
         return out
