@@ -155,8 +155,7 @@ class Mediation(BaseEstimator):
                                   keep_missing_outcome=self.latent)
         sub = data.subset(list(inputs.subjects))
         if not self.latent:
-            sub = replace(sub, views={v: sub.views[v] for v in views}, likelihoods={v: sub.likelihoods[v] for v in views},
-                          transforms={v: sub.transforms[v] for v in views})
+            sub = sub.select_views(views)
         arrays = sub.to_arrays(sub.fit_preprocessing())
         arrays = replace(arrays, exposure=inputs.exposure, confounders=inputs.confounders,
                          confounder_names=inputs.confounder_names)

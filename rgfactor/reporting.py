@@ -14,7 +14,6 @@ from the other views with ``model.transform``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -36,9 +35,7 @@ def without_view(data, view: str):
     seen = pd.concat([df.notna().any(axis=1) for df in rest.values()], axis=1).any(axis=1)
     if not seen.any():
         return None
-    out = replace(data, views=rest, likelihoods={k: v for k, v in data.likelihoods.items() if k != view},
-                  transforms={k: v for k, v in (data.transforms or {}).items() if k != view})
-    return out.subset(list(seen[seen].index))
+    return data.select_views(rest).subset(list(seen[seen].index))
 
 
 def other_view_scores(model, data, circular: dict) -> dict:

@@ -195,3 +195,13 @@ def test_fingerprint_identifies_the_data():
     renamed = rgf.MultiViewData.from_pandas(views(radiomics=RAD.rename(columns={"r0": "x0"})), LIKS)
     assert len(data.fingerprint()) == 64 and data.fingerprint() == same.fingerprint()
     assert len({data.fingerprint(), changed.fingerprint(), renamed.fingerprint()}) == 3
+
+
+def test_select_views_keeps_subjects_and_order():
+    data = rgf.MultiViewData.from_pandas(views(), LIKS)
+    sub = data.select_views(["mutations", "rna"])
+    assert sub.view_names == ("mutations", "rna") and sub.likelihoods == {"mutations": "bernoulli",
+                                                                         "rna": "negative_binomial"}
+    assert list(sub.subjects) == list(data.subjects) and data.view_names == ("rna", "radiomics", "mutations")
+    with pytest.raises(DataError, match="unknown view"):
+        data.select_views(["imaging"])

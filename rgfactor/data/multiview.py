@@ -223,6 +223,22 @@ class MultiViewData:
                        site=None if self.site is None else self.site.loc[subjects],
                        covariates=None if self.covariates is None else self.covariates.loc[subjects])
 
+    def select_views(self, names) -> MultiViewData:
+        """The cohort with only the views ``names`` (in that order), same subjects, site and covariates.
+
+        Raises
+        ------
+        DataError  for a name that is not a view of the cohort.
+        """
+        names = list(names)
+        unknown = [n for n in names if n not in self.views]
+        if unknown:
+            raise DataError(f"unknown view(s) {unknown}; the cohort has views {list(self.view_names)}.")
+        transforms = self.transforms or {}
+        return replace(self, views={n: self.views[n] for n in names},
+                       likelihoods={n: self.likelihoods[n] for n in names},
+                       transforms={n: transforms[n] for n in names if n in transforms})
+
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self) -> Preprocessing:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
