@@ -180,7 +180,7 @@ def main(argv=None) -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "RGFACTOR_CACHE_DIR": cache}
+        env = {**os.environ, "RGFACTOR_CACHE_DIR": cache, "RGFACTOR_COMPILATION_CACHE": "1"}   # opt-in cache
         for variant in args.variants.split(","):
             runs = [("rgfactor GFA (defaults), empty compile cache", "rgfactor"),
                     ("rgfactor GFA (defaults), compile cache filled", "rgfactor")]

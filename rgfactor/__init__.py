@@ -16,13 +16,12 @@ import sys
 
 __version__ = "0.2.0"
 
-# JAX's persistent compilation cache (rgfactor.inference.jaxcache) makes XLA:CPU print two spurious
-# error lines ("Target machine feature +prefer-no-gather is not supported ... SIGILL") for every program
-# it loads, although the cache is keyed by this machine's CPU (jax-ml/jax#38445: LLVM tuning flags
-# checked as CPU features). Silence XLA's C++ log below FATAL, unless you set TF_CPP_MIN_LOG_LEVEL or
-# switched the cache off; with JAX imported before rgfactor it is too late, and the cache stays off.
+# With the opt-in persistent compilation cache (RGFACTOR_COMPILATION_CACHE=1, rgfactor.inference.jaxcache)
+# XLA:CPU prints two error lines for every program it loads (jax-ml/jax#38445: LLVM tuning flags checked
+# as CPU features). Then silence XLA's C++ log below FATAL, unless you set TF_CPP_MIN_LOG_LEVEL; with JAX
+# imported before rgfactor it is too late, and the cache stays off.
 if ("jax" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-        and os.environ.get("RGFACTOR_COMPILATION_CACHE", "1").strip().lower() not in ("0", "false", "off", "no")):
+        and os.environ.get("RGFACTOR_COMPILATION_CACHE", "").strip().lower() in ("1", "true", "on", "yes")):
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 _LAZY = {

@@ -163,8 +163,9 @@ def test_agrees_with_mgwr_gwr(fitted):
     svc, y, X, C, beta = fitted
     coords = np.column_stack([C["depth"].to_numpy(), np.zeros(len(C))])
     yv, xv = y.to_numpy()[:, None], X.to_numpy()
-    bw = Sel_BW(coords, yv, xv).search()
-    gwr = GWR(coords, yv, xv, bw).fit().params
+    # n_jobs=1: mgwr's default (-1) starts a joblib process per core inside the test worker
+    bw = Sel_BW(coords, yv, xv, n_jobs=1).search()
+    gwr = GWR(coords, yv, xv, bw, n_jobs=1).fit().params
     est = svc.coefficients_.transpose("unit", "term").values
     assert np.corrcoef(gwr[:, 1], est[:, 1])[0, 1] > 0.9
     rmse_svc = np.sqrt(((est - beta) ** 2).mean(axis=0))

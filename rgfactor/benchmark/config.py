@@ -4,7 +4,8 @@
     seed = 0
     data_root = "../shared/data"          # relative to the project root (the folder above benchmarks/)
     threads_per_worker = 1                # BLAS/OpenMP/XLA threads of each worker
-    jax_cache = true                      # workers share a persistent JAX compilation cache in <out>/.jax_cache
+    jax_cache = false                     # true: workers share a persistent JAX compilation cache in <out>/.jax_cache
+                                          # (off by default: jaxlib 0.9 may crash loading it, see rgfactor.inference.jaxcache)
 
     [[task]]
     name = "sim_gaussian"
@@ -78,7 +79,7 @@ class BenchmarkConfig:
     seed: int = 0
     data_root: str = "../shared/data"
     threads_per_worker: int = 1
-    jax_cache: bool = True
+    jax_cache: bool = False
     description: str = ""
     root: Path = field(default_factory=Path.cwd)
 
@@ -131,7 +132,7 @@ class BenchmarkConfig:
         return cls(name=raw.get("name", default_name), tasks=[dict(t) for t in raw["task"]],
                    methods=[dict(m) for m in raw["method"]], seed=int(raw.get("seed", 0)),
                    data_root=raw.get("data_root", "../shared/data"),
-                   threads_per_worker=int(raw.get("threads_per_worker", 1)), jax_cache=bool(raw.get("jax_cache", True)),
+                   threads_per_worker=int(raw.get("threads_per_worker", 1)), jax_cache=bool(raw.get("jax_cache", False)),
                    description=raw.get("description", ""),
                    root=Path(root) if root is not None else Path.cwd())
 
