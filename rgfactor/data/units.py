@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rgfactor.data.spatial import SpatialData
+from rgfactor.data.spatial import SpatialData, unit_labels
 from rgfactor.data.tables import read_table
 from rgfactor.errors import DataError
 
@@ -53,7 +53,8 @@ def unit_table(path, *, file: str, index=None) -> tuple[pd.DataFrame, None]:
         table = table.set_index(cols)
     dup = table.index[table.index.duplicated()]
     if len(dup):
-        raise DataError(f"{what}: file '{full}' has unit {dup[0]!r} more than once; `index` must identify a unit.")
+        label = unit_labels(dup[:1])[0][0]
+        raise DataError(f"{what}: file '{full}' has unit '{label}' more than once; `index` must identify a unit.")
     return table, None
 
 
