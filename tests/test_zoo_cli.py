@@ -60,10 +60,10 @@ response = "score"
 covariates = ["gene"]
 coordinates = ["depth"]
 groups = "patient"
-n_basis = 6
+n_basis = 4
 [inference]
-num_warmup = 100
-num_draws = 100
+num_warmup = 60
+num_draws = 60
 num_chains = 1
 """
 
@@ -92,7 +92,7 @@ def svc_files(tmp_path_factory):
     """40 patients x 3 shells: the gene's coefficient rises from core (0) to rim (1)."""
     folder = tmp_path_factory.mktemp("svc")
     rng = np.random.default_rng(3)
-    n = 30
+    n = 20
     gene = rng.standard_normal(n)
     patient_effect = rng.normal(0.0, 0.5, n)
     rows = []
@@ -137,9 +137,9 @@ def test_bad_submodel_specs_are_spec_errors(tmp_path, text, message):
 
 
 def test_quick_overrides_the_submodel_table(tmp_path):
-    spec = ModelSpec.from_toml(_write(tmp_path, SVC_SPEC + "[quick]\nn_basis = 4\nnum_draws = 50\n"))
+    spec = ModelSpec.from_toml(_write(tmp_path, SVC_SPEC + "[quick]\nn_basis = 3\nnum_draws = 50\n"))
     quick = spec.with_quick()
-    assert quick.svc["n_basis"] == 4 and quick.inference["num_draws"] == 50 and spec.svc["n_basis"] == 6
+    assert quick.svc["n_basis"] == 3 and quick.inference["num_draws"] == 50 and spec.svc["n_basis"] == 4
     again = ModelSpec.from_dict(__import__("tomllib").loads(spec.to_toml()), default_name="svc")
     assert again == spec   # the [svc] table survives the round trip through spec.toml
 
@@ -208,6 +208,7 @@ def test_mediation_run_directory_and_report(mediation_run):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)   # one NUTS fit: ~40 s on a quiet machine, mostly JAX compilation
 def test_svc_run_directory_and_report(svc_run):
     import rgfactor as rgf
 
@@ -222,9 +223,9 @@ def test_svc_run_directory_and_report(svc_run):
     assert len(surfaces) == 6   # 3 depths x 2 terms
     assert "\\begin{tabular}" in (svc_run / "tables" / "svc_spatial_variation.tex").read_text()
     fit = rgf.SVC.load(svc_run)   # a run directory is a saved fit
-    assert fit.coefficients_.sizes["unit"] == 90
+    assert fit.coefficients_.sizes["unit"] == 60
     gene = surfaces[surfaces["term"] == "gene"].set_index("depth")["mean"]
-    assert gene[3.0] > gene[1.0]   # the coefficient rises from 0 at the core to 1 at the rim (sd 0.3 noise, n 30)
+    assert gene[3.0] > gene[1.0]   # the coefficient rises from 0 at the core to 1 at the rim (sd 0.3 noise, n 20)
 
 
 def _surfaces(coords: dict, terms=("intercept", "x")) -> pd.DataFrame:
