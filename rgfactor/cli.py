@@ -69,7 +69,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
                 "method": model.diagnostics_["method"], **kind.record(model),
                 "data_root": str(data_root) if data_root else spec.data.get("root", ""),
-                "data_sha256": kind.fingerprint(data),
+                "data_sha256": kind.fingerprint(data, labels, spec),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
     diagnostics = {**model.diagnostics_, "wall_time_s": wall,
                    "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +

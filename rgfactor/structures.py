@@ -29,14 +29,14 @@ class Structure:
     build(spec) -> unfitted estimator; fit(model, data, labels, spec, progress) fits it;
     write(folder, model, data, labels, spec, diagnostics) writes posterior.nc, model.json and the
     report into the run folder; record(model) -> the fields of spec.toml's [run] beyond the shared
-    ones; fingerprint(data) -> SHA-256 of the data as fitted.
+    ones; fingerprint(data, labels, spec) -> SHA-256 of the data as fitted.
     """
 
     build: Callable
     fit: Callable
     write: Callable
     record: Callable
-    fingerprint: Callable = lambda data: data.fingerprint()
+    fingerprint: Callable = lambda data, labels, spec: data.fingerprint()
 
 
 def report_fields(spec, labels: pd.DataFrame | None, diagnostics: dict) -> dict:
@@ -174,9 +174,24 @@ def _write_mediation(folder, model, data, labels, spec, diagnostics) -> None:
                  extra_tables={"mediator_inclusion": model.inclusion()}, **fields)
 
 
+def _mediation_fingerprint(data, labels, spec) -> str:
+    """The views' fingerprint and the label columns the [mediation] table names (exposure, outcome, confounders)."""
+    import hashlib
+
+    med = spec.mediation
+    names = [med[k] for k in ("exposure", "outcome", "time", "event") if k in med] + list(med.get("confounders") or [])
+    h = hashlib.sha256(data.fingerprint().encode())
+    if labels is not None:
+        used = labels[[n for n in names if n in labels.columns]]
+        h.update(pd.util.hash_pandas_object(used, index=True).to_numpy().tobytes())
+        h.update("|".join(map(str, used.columns)).encode())
+    return h.hexdigest()
+
+
 MEDIATION = Structure(build=_build_mediation, fit=_fit_mediation, write=_write_mediation,
                       record=lambda model: {"mediators": model.diagnostics_.get("mediators"),
-                                            "sparsity": model.sparsity})
+                                            "sparsity": model.sparsity},
+                      fingerprint=_mediation_fingerprint)
 
 
 # ------------------------------------------------------------------ spatially varying coefficients
@@ -232,7 +247,7 @@ def _write_svc(folder, model, table, labels, spec, diagnostics) -> None:
     write_report(folder, variance_explained=ve, factors=z, submodels={"svc": svc_report_inputs(model)}, **fields)
 
 
-def _svc_fingerprint(table) -> str:
+def _svc_fingerprint(table, labels, spec) -> str:
     from rgfactor.data.units import table_fingerprint
 
     if not isinstance(table, pd.DataFrame):

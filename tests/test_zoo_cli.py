@@ -272,3 +272,19 @@ def test_unit_table_source_errors(tmp_path):
     table = pd.DataFrame({"y": [1.0]}, index=pd.Index(["u"], name="unit"))
     with pytest.raises(DataError, match="one column name"):
         svc_inputs(table, response=["y", "z"], coordinates=["unit"])
+
+
+def test_mediation_data_hash_covers_the_label_columns(mediation_files):
+    """A run's data_sha256 changes with the exposure/outcome/confounder columns, not with other labels."""
+    from rgfactor.sources import load_source, spec_source
+    from rgfactor.structures import structure_of
+
+    path = _write(mediation_files, MEDIATION_SPEC)
+    spec = ModelSpec.from_toml(path)
+    data, labels = load_source(*spec_source(spec, path, mediation_files))
+    fingerprint = structure_of(spec).fingerprint
+    base = fingerprint(data, labels, spec)
+    changed = labels.copy()
+    changed.iloc[0, changed.columns.get_loc("age")] += 1.0
+    assert fingerprint(data, changed, spec) != base
+    assert fingerprint(data, labels.assign(other=1.0), spec) == base
