@@ -216,7 +216,7 @@ def test_svc_run_directory_and_report(svc_run):
     assert {"spec.toml", "posterior.nc", "model.json", "diagnostics.json", "report.html"} <= names
     html = (svc_run / "report.html").read_text()
     assert "Spatially varying coefficients" in html and "figures/svc_surfaces.png" in html
-    assert "Variance explained" not in html   # no factor sections for a model without factors
+    assert "Variance explained" not in html and "Data overview" not in html   # no factor/subject sections
     variation = pd.read_csv(svc_run / "tables" / "svc_spatial_variation.csv", index_col=0)
     assert list(variation.index) == ["intercept", "gene"] and variation["p_constant"].between(0, 1).all()
     surfaces = pd.read_csv(svc_run / "tables" / "svc_surfaces.csv")
