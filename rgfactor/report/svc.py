@@ -54,7 +54,8 @@ def plot_surface_maps(surfaces: pd.DataFrame, coordinates: list, *, interval: fl
     terms = list(dict.fromkeys(tab["term"]))
     fig = Figure(figsize=(7.4, 3.1 * len(terms)))
     axes = fig.subplots(len(terms), 2, squeeze=False)
-    size = max(4.0, 4000.0 / max(len(tab) / len(terms), 1.0))
+    n_loc = max(len(tab) / len(terms), 1.0)
+    size = float(np.clip((170.0 / np.sqrt(n_loc)) ** 2, 4.0, 400.0))   # marker area: a grid's cells about touch
     for row, term in zip(axes, terms):
         t = tab[tab["term"] == term]
         for ax, values, what, cmap in ((row[0], t["mean"], "posterior mean", "RdBu_r"),
