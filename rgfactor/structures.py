@@ -196,16 +196,12 @@ MEDIATION = Structure(build=_build_mediation, fit=_fit_mediation, write=_write_m
 
 # ------------------------------------------------------------------ spatially varying coefficients
 SVC_COLUMNS = ("response", "covariates", "coordinates", "groups", "offset", "likelihood")
-SVC_INFERENCE = ("method", "max_iter", "tol", "learning_rate", "num_draws", "num_warmup", "num_chains")
 
 
 def _build_svc(spec):
     from rgfactor.svc import SVC
 
     settings = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.svc.items() if k not in SVC_COLUMNS}
-    unknown = set(spec.inference) - set(SVC_INFERENCE)
-    if unknown:
-        raise SpecError(f"[inference] key(s) {sorted(unknown)} do not apply to structure 'SVC'.")
     return SVC(likelihood=spec.svc.get("likelihood", "gaussian"), **settings, **spec.inference,
                random_state=spec.seed)
 
