@@ -18,33 +18,25 @@ import time
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 import rgfactor as rgf
+from rgfactor.data.loaders import cll as cll_loader
+from rgfactor.data.loaders import lgg_radiogenomics
 
 DATA = Path("../shared/data")
 
 
 def cll():
-    drugs = pd.read_csv(DATA / "cll" / "cll_drugs.csv", index_col=0).T
-    drugs = drugs.T.groupby(lambda f: f.rsplit("_", 1)[0]).mean().T      # mean over the 5 concentrations
-    meta = pd.read_csv(DATA / "cll" / "metadata.txt", sep="\t", index_col=0)
-    drugs = drugs.dropna(how="all")
-    data = rgf.MultiViewData.from_pandas({"drugs": drugs}, {"drugs": "gaussian"})
-    surv = pd.DataFrame({"time": meta["TTT"], "event": meta["treatedAfter"].map({True: 1.0, False: 0.0,
-                                                                                 "TRUE": 1.0, "FALSE": 0.0})})
-    surv.loc[surv["time"] <= 0, "time"] = 1.0 / 365.25        # treated on the day of sampling: half a day
-    return data, meta["IGHV"], surv, meta[["age"]]
+    """The recipe of models/cll_mediation.toml (same loader, same columns)."""
+    data, labels = cll_loader(DATA / "cll", drugs="mean", mutations=False)
+    surv = labels[["TTT_or_censoring", "treated"]].set_axis(["time", "event"], axis=1)
+    return data, labels["IGHV"], surv, labels[["age"]]
 
 
 def lgg():
-    rad = pd.read_csv(DATA / "tcga_lgg_radiogenomics" / "radiomics_flair_pyradiomics.csv", index_col="Patient")
-    rad = rad[[c for c in rad.columns if c.startswith("original_")]]
-    mut = pd.read_csv(DATA / "tcga_lgg_radiogenomics" / "lgg_mutations_20genes_joined.csv", index_col="Patient")
-    clu = pd.read_csv(DATA / "tcga_lgg_radiogenomics" / "lgg_genomic_clusters_data.csv", index_col="Patient")
-    data = rgf.MultiViewData.from_pandas({"radiomics": rad}, {"radiomics": "gaussian"})
-    conf = pd.DataFrame({"site": mut["site_tss"].astype(str), "age": clu["age_at_initial_pathologic"]})
-    return data, mut["IDH1"], clu["death01"], conf
+    """The recipe of models/lgg_mediation.toml (same loader, same columns)."""
+    data, labels = lgg_radiogenomics(DATA / "tcga_lgg_radiogenomics", radiomic_features="original",
+                                     transform="standardize", site=False, mutations=False)
+    return data, labels["IDH1"], labels["death"], labels[["site", "age"]]
 
 
 def run(name, data, exposure, outcome, kind, confounders, args):

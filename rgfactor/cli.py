@@ -27,21 +27,6 @@ def _project_root(spec_path: Path) -> Path:
     return spec_path.parent.parent if spec_path.parent.name == "models" else Path.cwd()
 
 
-def canonical_table(model):
-    """PCCA: posterior mean and 94% HDI of the canonical correlations of every pair of views (long table)."""
-    import pandas as pd
-
-    views = list(model.config_.view_names)
-    parts = []
-    for i, v1 in enumerate(views):
-        for v2 in views[i + 1:]:
-            tab = model.canonical_correlations(v1, v2, summary=True)
-            tab.insert(0, "view2", v2)
-            tab.insert(0, "view1", v1)
-            parts.append(tab)
-    return pd.concat(parts, ignore_index=True)
-
-
 def status(message: str, progress) -> None:
     """A phase of a long run, on stderr (when progress is on)."""
     if progress:
@@ -54,12 +39,11 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     status("loading the model and the data", progress)
 
     import rgfactor
-    from rgfactor import estimators
-    from rgfactor.sources import load_source, spec_source
     from rgfactor.posterior.fsio import atomic_directory
-    from rgfactor.posterior.io import versions, write_fit, write_json_safe
-    from rgfactor.reporting import write_model_report
+    from rgfactor.posterior.io import versions, write_json_safe
+    from rgfactor.sources import load_source, spec_source
     from rgfactor.spec import ModelSpec
+    from rgfactor.structures import structure_of
 
     spec_path = Path(spec_path) if spec_path else _default_spec()
     spec = ModelSpec.from_toml(spec_path)
@@ -71,39 +55,32 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     source, options, path = spec_source(spec, spec_path, _project_root(spec_path), data_root)
     t0 = time.perf_counter()
     data, labels = load_source(source, options, path)
-    structure = spec.model.get("structure", "GFA")
-    model = getattr(estimators, structure)(**spec.estimator_params())
-    status(f"fitting {structure} to {data!r}", progress)
+    structure, kind = spec.structure, structure_of(spec)
+    model = kind.build(spec)
+    status(f"fitting {structure} to {data!r}" if hasattr(data, "views") else
+           f"fitting {structure} to {len(data)} units", progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(data, progress=progress)
+        kind.fit(model, data, labels, spec, progress)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     wall = time.perf_counter() - t0
     out = Path(out) if out else Path("runs") / spec.name
     spec.run = {"versions": versions(), "seed": spec.seed, "quick": quick, "wall_time_s": round(wall, 2),
-                "method": model.diagnostics_["method"], "sparsity": model.diagnostics_["sparsity"],
+                "method": model.diagnostics_["method"], **kind.record(model),
                 "data_root": str(data_root) if data_root else spec.data.get("root", ""),
-                "data_sha256": data.fingerprint(),
+                "data_sha256": kind.fingerprint(data, labels, spec),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())}
     diagnostics = {**model.diagnostics_, "wall_time_s": wall,
                    "warnings": list(dict.fromkeys(model.diagnostics_.get("warnings", []) +
                                                   [str(w.message) for w in caught]))}
 
-    extra = {}
-    if structure == "PCCA":
-        extra["canonical_correlations"] = canonical_table(model)
-
     def fill(tmp: Path) -> None:
         from rgfactor.inference.interrupt import check
 
         (tmp / "spec.toml").write_text(spec.to_toml())
-        write_fit(model, tmp)
         (tmp / "diagnostics.json").write_text(json.dumps(write_json_safe(diagnostics), indent=1))
-        report_labels = labels[list(spec.report.get("labels", labels.columns))] if labels is not None else None
-        write_model_report(tmp, model, data, report_labels, title=spec.report.get("title", spec.name),
-                           description=spec.description, spec_text=spec.to_toml(), diagnostics=diagnostics,
-                           level_names=spec.report.get("levels"), extra_tables=extra)
+        kind.write(tmp, model, data, labels, spec, diagnostics)   # posterior.nc, model.json, the report
         check()   # Ctrl-C while writing: the half-written directory is removed, an earlier one kept
 
     status(f"fitted in {wall:.1f} s; writing the run directory and report", progress)

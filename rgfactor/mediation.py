@@ -355,12 +355,21 @@ class Mediation(BaseEstimator):
         sens = sensitivity(self.model_, posterior, self._data, rho, x0, x1, scale=self.inputs_.outcome_scale)
         return sens if draws else sensitivity_table(sens, hdi_prob)
 
-    def report(self, out_dir, *, title: str = "Mediation analysis", hdi_prob: float = 0.94):
+    @property
+    def effect_unit_(self) -> str:
+        """The scale of the effects, in words (the report's axis label)."""
+        self._check_fitted()
+        return (f"survival probability at time {self.horizon_:.3g}" if self.outcome == "survival" else
+                "probability" if self.outcome == "bernoulli" else f"outcome units ({self.inputs_.outcome_name})")
+
+    def report(self, out_dir, *, title: str = "Mediation analysis", hdi_prob: float = 0.94, **fields):
         """Write the HTML report (figures, tables, Methods) of a latent-mediator fit into ``out_dir``,
         with the mediation section (forest plot of NIE/NDE/TE and per-factor NIE, LaTeX table).
 
-        Returns the path of report.html. Raises SpecError for observed mediators (no factors to report:
-        use :func:`rgfactor.report.plot_mediation_forest` on :meth:`summary`)."""
+        ``fields``: further arguments of :func:`rgfactor.report.write_report` (description, spec_text,
+        labels, diagnostics (default ``diagnostics_``), extra_tables). Returns the path of report.html.
+        Raises SpecError for observed mediators (no factors to report: use
+        :func:`rgfactor.report.plot_mediation_forest` on :meth:`summary`)."""
         from rgfactor.report import write_report
 
         self._check_fitted()
@@ -370,11 +379,10 @@ class Mediation(BaseEstimator):
         views = [str(v) for v in self.idata_.observed_data.data_vars]
         ve = xr.DataArray(np.asarray(self.diagnostics_["variance_explained"]), dims=("view", FACTOR),
                           coords={"view": views, FACTOR: list(self.factors_[FACTOR].values)})
-        unit = (f"survival probability at time {self.horizon_:.3g}" if self.outcome == "survival" else
-                "probability" if self.outcome == "bernoulli" else f"outcome units ({self.inputs_.outcome_name})")
+        fields.setdefault("diagnostics", dict(self.diagnostics_))
         return write_report(out_dir, title=title, variance_explained=ve, factors=self.factors_,
-                            diagnostics=dict(self.diagnostics_),
-                            submodels={"mediation": {"summary": self.summary(hdi_prob), "unit": unit}})
+                            submodels={"mediation": {"summary": self.summary(hdi_prob), "unit": self.effect_unit_}},
+                            **fields)
 
     def inclusion(self) -> pd.DataFrame:
         """Observed mediators: per mediator, the posterior means of a (exposure -> mediator) and b

@@ -378,6 +378,12 @@ SPEC_CASES = [  # (id, spec text, message)
     ("structure-key-mismatch", SPEC + "n_shared = 2\n",
      "key\\(s\\) \\['n_shared'\\] in \\[model\\] do not apply to structure 'GFA'"),
     ("unknown-quick-key", SPEC + "[quick]\nlayers = 1\n", "unknown key 'layers' in \\[quick\\]"),
+    ("submodel-table-of-another-structure", SPEC + "[mediation]\nexposure = 'x'\noutcome = 'y'\n",
+     "a \\[mediation\\] table belongs to structure 'Mediation', not 'GFA'"),
+    ("svc-without-response", SPEC.replace('structure = "GFA"\nn_factors = 2', 'structure = "SVC"')
+     + "[svc]\ncoordinates = ['depth']\n", "\\[svc\\] needs `response`"),
+    ("svc-on-multiview-data", SPEC.replace('structure = "GFA"\nn_factors = 2', 'structure = "SVC"')
+     + "[svc]\nresponse = 'y'\ncoordinates = ['depth']\n", "needs a data source that returns a unit table"),
 ]
 
 

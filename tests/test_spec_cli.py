@@ -45,6 +45,9 @@ def test_every_model_zoo_spec_parses():
         spec = ModelSpec.from_toml(path)
         assert spec.name == path.stem and spec.data["source"] in sources()
         assert spec.with_quick().quick == {}
+        assert spec.description and spec.quick, f"{path.name}: needs a description and a [quick] table (CI)"
+        if spec.structure in ("Mediation", "SVC"):   # the submodels name their columns in their own table
+            assert spec.submodel, f"{path.name}: structure {spec.structure} without its table"
 
 
 def test_cli_demo_end_to_end(tmp_path):

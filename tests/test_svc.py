@@ -48,8 +48,8 @@ def test_bad_coordinates_name_the_unit_at_fault():
         SVC().fit(y, X, pd.concat([C, C.iloc[:1]]))
     with pytest.raises(DataError, match=r"no row for 1 unit.*'u7'"):
         SVC().fit(y, X, C.drop(index="u7"))
-    with pytest.raises(DataError, match="only 3 distinct location"):
-        SVC().fit(y, X, pd.DataFrame({"depth": np.arange(30) % 3}, index=C.index, dtype=float))
+    with pytest.raises(DataError, match="only 2 distinct location"):
+        SVC().fit(y, X, pd.DataFrame({"depth": np.arange(30) % 2}, index=C.index, dtype=float))
     with pytest.raises(DataError, match="1 to 3 coordinates"):
         SVC().fit(y, X, pd.DataFrame(np.ones((30, 4)) + np.arange(30)[:, None], index=C.index))
     with pytest.raises(DataError, match="'depth' takes one value"):

@@ -33,7 +33,7 @@ def _need(path: Path) -> Path:
 
 
 def lgg_radiogenomics(path, *, radiomic_features: str = "all", transform: str = "yeo-johnson",
-                      site: bool = True) -> tuple[MultiViewData, pd.DataFrame]:
+                      site: bool = True, mutations: bool = True) -> tuple[MultiViewData, pd.DataFrame]:
     """TCGA-LGG FLAIR radiomics (gaussian) + 20 mutation calls (bernoulli), site = TCGA tissue source site.
 
     Parameters
@@ -43,10 +43,13 @@ def lgg_radiogenomics(path, *, radiomic_features: str = "all", transform: str = 
     transform : radiomics transform, 'yeo-johnson' (default; heavy-tailed texture and shape features,
         then standardised) or 'standardize'.
     site : pass ``site_tss`` as the site.
+    mutations : include the mutation view (False: radiomics only, e.g. for IDH1 as a mediation exposure,
+        which must not be a mediator feature).
 
     Returns
     -------
-    data, labels with columns COCCluster, RNASeqCluster, IDH1, histology, grade, death.
+    data, labels with columns COCCluster, RNASeqCluster, IDH1, histology, grade, death, age (years at
+    diagnosis) and site (TCGA tissue source site, text).
     """
     path = Path(path)
     rad = pd.read_csv(_need(path / "radiomics_flair_pyradiomics.csv")).set_index("Patient")
@@ -58,8 +61,9 @@ def lgg_radiogenomics(path, *, radiomic_features: str = "all", transform: str = 
     mut_tab = pd.read_csv(_need(path / "lgg_mutations_20genes_joined.csv")).set_index("Patient")
     muts = mut_tab[list(LGG_MUTATIONS)].dropna(how="all")  # 4 patients without calls: view missing
     clus = pd.read_csv(_need(path / "lgg_genomic_clusters_data.csv")).set_index("Patient")
-    data = MultiViewData.from_pandas({"radiomics": rad, "mutations": muts},
-                                     likelihoods={"radiomics": "gaussian", "mutations": "bernoulli"},
+    views = {"radiomics": rad, "mutations": muts} if mutations else {"radiomics": rad}
+    likelihoods = {"radiomics": "gaussian", "mutations": "bernoulli"}
+    data = MultiViewData.from_pandas(views, likelihoods={v: likelihoods[v] for v in views},
                                      site=mut_tab["site_tss"] if site else None, transforms={"radiomics": transform})
     labels = pd.DataFrame(index=data.subjects)
     labels["COCCluster"] = clus["COCCluster"].map(COC_NAMES)
@@ -68,6 +72,8 @@ def lgg_radiogenomics(path, *, radiomic_features: str = "all", transform: str = 
     labels["histology"] = clus["histological_type"].map(HISTOLOGY_NAMES)
     labels["grade"] = clus["neoplasm_histologic_grade"].map(GRADE_NAMES)
     labels["death"] = clus["death01"]
+    labels["age"] = clus["age_at_initial_pathologic"]
+    labels["site"] = mut_tab["site_tss"].astype(str).reindex(data.subjects)
     return data, labels
 
 
@@ -148,36 +154,46 @@ def breast_tcga(path, *, split: str = "train", response: bool = True) -> tuple[M
     return data, labels
 
 
-def cll(path, *, drugs: str = "all") -> tuple[MultiViewData, pd.DataFrame]:
+def cll(path, *, drugs: str = "all", mutations: bool = True) -> tuple[MultiViewData, pd.DataFrame]:
     """CLL cohort of MOFA (Dietrich et al. 2018): ex-vivo drug response (gaussian, standardised) and
     mutations/copy-number events (bernoulli), 200 patients.
 
     Parameters
     ----------
-    path : folder ``cll``.  drugs : 'all' (62 drugs x 5 concentrations) or 'c5' (concentration 5 only).
+    path : folder ``cll``.
+    drugs : 'all' (62 drugs x 5 concentrations), 'c5' (concentration 5 only) or 'mean' (each drug's
+        mean viability over its 5 concentrations: 62 features).
+    mutations : include the mutation view (False: drug response only, e.g. for IGHV as a mediation
+        exposure, which must not be a mediator feature).
 
     Returns
     -------
     data, labels with columns IGHV (1 = mutated), trisomy12, TTT (years to treatment, treated
-    patients; NaN when censored), treated (treated during follow-up), TTT_or_censoring, Gender, age.
+    patients; NaN when censored), treated (treated during follow-up), TTT_or_censoring (years to
+    treatment or censoring), Gender, age. Times of 0 (treated on the day of sampling) are set to one
+    day (1 / 365.25 years): survival models need positive times.
     """
     path = Path(path)
     drug = pd.read_csv(_need(path / "cll_drugs.csv"), index_col=0).T
     muts = pd.read_csv(_need(path / "cll_mutations.csv"), index_col=0).T
     if drugs == "c5":
         drug = drug[[c for c in drug.columns if c.endswith("_5")]]
+    elif drugs == "mean":
+        drug = drug.T.groupby(lambda f: f.rsplit("_", 1)[0]).mean().T
     elif drugs != "all":
-        raise DataError(f"drugs must be 'all' or 'c5', got '{drugs}'.")
+        raise DataError(f"drugs must be 'all', 'c5' or 'mean', got '{drugs}'.")
     drug = drug.dropna(how="all")  # 16 patients without drug data: view missing
     muts = muts.dropna(how="all")
     muts = muts.loc[:, muts.notna().sum() > 0]
-    data = MultiViewData.from_pandas({"drugs": drug, "mutations": muts},
-                                     likelihoods={"drugs": "gaussian", "mutations": "bernoulli"})
+    views = {"drugs": drug, "mutations": muts} if mutations else {"drugs": drug}
+    likelihoods = {"drugs": "gaussian", "mutations": "bernoulli"}
+    data = MultiViewData.from_pandas(views, likelihoods={v: likelihoods[v] for v in views})
     meta = pd.read_csv(_need(path / "metadata.txt"), sep="\t").set_index("sample")
     treated = meta["treatedAfter"].map({True: 1.0, False: 0.0, "TRUE": 1.0, "FALSE": 0.0})
+    ttt = meta["TTT"].where(meta["TTT"] > 0, 1.0 / 365.25).where(meta["TTT"].notna())
     labels = pd.DataFrame({"IGHV": meta["IGHV"], "trisomy12": meta["trisomy12"],
-                           "TTT": meta["TTT"].where(treated == 1), "treated": treated,
-                           "TTT_or_censoring": meta["TTT"], "Gender": meta["Gender"], "age": meta["age"]})
+                           "TTT": ttt.where(treated == 1), "treated": treated,
+                           "TTT_or_censoring": ttt, "Gender": meta["Gender"], "age": meta["age"]})
     return data, labels.reindex(data.subjects)
 
 

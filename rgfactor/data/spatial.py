@@ -18,7 +18,9 @@ from rgfactor.errors import DataError, DataWarning
 
 INTERCEPT = "intercept"
 MAX_COORDINATES = 3
-MIN_LOCATIONS = 5       # distinct locations below which no surface can be estimated
+# distinct locations below which no surface can be estimated: 3 tell a curve (e.g. core, middle, rim
+# shells of a tumour) from a line; 2 give one difference only (fit an interaction term instead)
+MIN_LOCATIONS = 3
 UNIT_SEPARATOR = "/"
 
 

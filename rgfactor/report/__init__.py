@@ -20,6 +20,7 @@ from rgfactor.report.figures import (
 from rgfactor.report.html import render_report, write_report
 from rgfactor.report.mediation import plot_mediation_forest  # registers the mediation section
 from rgfactor.report.sections import register_section
+from rgfactor.report.svc import plot_surface_curves, plot_surface_maps  # registers the svc section
 from rgfactor.report.tables import (
     association_table,
     label_kind,
@@ -39,6 +40,8 @@ __all__ = [
     "plot_factor_scatter",
     "plot_mediation_forest",
     "plot_rhat_ess",
+    "plot_surface_curves",
+    "plot_surface_maps",
     "plot_top_loadings",
     "plot_variance_explained",
     "plot_variance_totals",

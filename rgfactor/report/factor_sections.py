@@ -27,9 +27,12 @@ def shared_factors(ve, threshold: float = SHARED_THRESHOLD) -> list[str]:
 
 
 @register_section("variance", "Variance explained", order=30)
-def variance(ctx) -> dict:
-    """Heatmap and table of the active factors, per-view totals of all factors."""
+def variance(ctx) -> dict | None:
+    """Heatmap and table of the active factors, per-view totals of all factors (none for a model
+    without factors, e.g. an SVC)."""
     inp = ctx.inputs
+    if inp.factors.sizes.get("factor", 0) == 0:
+        return None
     ve = inp.variance_explained
     table = variance_explained_table(ve)
     if inp.variance_explained_total is not None:
@@ -58,7 +61,9 @@ def _scatter(ctx, factor: str, label: str, stem: str, y: str | None = None) -> d
 @register_section("associations", "Associations with clinical/molecular labels", order=40)
 def associations(ctx) -> dict | None:
     """The site-adjusted association table, its definitions, the circular-label notes, and per label a
-    scatter of the two active factors most associated with it."""
+    scatter of the two active factors most associated with it (none for a model without factors)."""
+    if ctx.inputs.factors.sizes.get("factor", 0) == 0:
+        return None
     if ctx.labels is None:
         return {"table": None, "reason": "No labels were given."}
     assoc = ctx.associations

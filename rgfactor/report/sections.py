@@ -102,6 +102,8 @@ def overview(ctx) -> dict | None:
             rows.append({"label": str(col), "kind": kind, "levels (n)": levels, "missing": int(s.isna().sum()),
                          "model input": "yes: {} of view {}".format(*ctx.circular[col][::-1]) if col in ctx.circular else ""})
         out["labels"] = ctx.writer.table(pd.DataFrame(rows).set_index("label"), "labels_overview", "Labels")
+    if not out["n_subjects"] and all(out[k] is None for k in ("views", "sites", "labels")):
+        return None   # nothing about subjects to show (e.g. an SVC: its section describes the units)
     return out
 
 
