@@ -19,6 +19,7 @@ from numpyro import handlers
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.data.multiview import MultiViewData
+from rgfactor.errors import SpecError
 from rgfactor.generative.config import ModelConfig
 from rgfactor.generative.model import Model, describe
 
@@ -301,9 +302,10 @@ def mediation_survival(n_subjects: int = 300, *, proportion_mediated: float = 0.
 
     Binary x, m = a x + e (e ~ N(0, 1)), hazard rho t^(rho - 1) exp(intercept + direct x + b m), the
     intercept putting S(horizon | x = 0, m = 0) at ``baseline_survival``. PM = 0: a = 0 and direct =
-    a_given b (the mediator drives the outcome but the exposure does not move it); PM = 1: direct = 0;
-    0 < PM < 1: the direct effect solved (Brent) so that NIE / TE = PM, with S(tau | x, x') averaged
-    over the mediator noise in closed form given m. Censoring as :func:`mediation`.
+    a b with the a given (the mediator drives the outcome but the exposure does not move it); PM = 1:
+    direct = 0; 0 < PM < 1: the direct effect solved (Brent) so that NIE / TE = PM, with
+    S(tau | x, m) = exp(-tau^rho e^eta) averaged over 2e5 draws of the mediator noise. Censoring as
+    :func:`mediation`.
 
     The estimands in ``truth`` come from a separate route: a Monte Carlo simulation of ``n_truth``
     potential event times T(x, M(x')) per arm combination (shared mediator noise and unit exponentials,
@@ -315,11 +317,15 @@ def mediation_survival(n_subjects: int = 300, *, proportion_mediated: float = 0.
     truth : :func:`mediation`'s truth plus 'intercept', 'weibull_shape', 'horizon' and the Monte Carlo
         estimands 'NIE', 'NDE', 'TE', 'PM', 'NIE_rmst', 'NDE_rmst', 'TE_rmst' with their Monte Carlo
         SEs 'mc_se' (dict).
+
+    Raises
+    ------
+    SpecError  for ``proportion_mediated`` outside [0, 1].
     """
     from scipy.optimize import brentq
 
     if not 0.0 <= proportion_mediated <= 1.0:
-        raise ValueError(f"proportion_mediated must lie in [0, 1], got {proportion_mediated}.")
+        raise SpecError(f"proportion_mediated must lie in [0, 1], got {proportion_mediated}.")
     rho, tau = float(weibull_shape), float(horizon)
     intercept = float(np.log(-np.log(baseline_survival)) - rho * np.log(tau))
     rng = np.random.default_rng([random_state, 7919])
