@@ -47,6 +47,12 @@ def run(name, data, exposure, outcome, kind, confounders, args):
                             num_draws=args.num_draws, num_chains=args.num_chains, progress=False,
                             random_state=0).fit(data, exposure=exposure, outcome=outcome, confounders=confounders)
     secs = time.perf_counter() - t0
+    if args.save_idata:      # the draws, to look into convergence (per-chain effects, paths, loadings)
+        out = Path(args.save_idata)
+        out.mkdir(parents=True, exist_ok=True)
+        tag = name.split(":")[0].lower()
+        med.idata_.to_netcdf(out / f"{tag}_idata.nc")
+        med.effects_.to_netcdf(out / f"{tag}_effects.nc")
     tab = med.summary()
     keep = [i for i in tab.index if not i.startswith(("ACME", "ADE"))]
     lines = [f"## {name}", "", f"n = {med.diagnostics_['n_subjects']}, outcome {kind}, NUTS {args.num_chains} x "
@@ -72,16 +78,21 @@ def main():
     ap.add_argument("--num-draws", type=int, default=500)
     ap.add_argument("--num-chains", type=int, default=2)
     ap.add_argument("--n-factors", type=int, default=3)
+    ap.add_argument("--cohorts", nargs="+", choices=("lgg", "cll"), default=["lgg", "cll"])
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "mediation_real.md"))
+    ap.add_argument("--save-idata", default=None, help="folder for the posterior draws and effects (NetCDF)")
     args = ap.parse_args()
     lines = ["# rgf.Mediation on real data", ""]
-    d, x, y, c = lgg()
-    lines += run("TCGA-LGG: IDH1 -> FLAIR radiomics factors -> death", d, x, y, "bernoulli", c, args)
-    d, x, y, c = cll()
-    lines += run("CLL: IGHV -> drug-response factors -> time to treatment", d, x, y, "survival", c, args)
+    if "lgg" in args.cohorts:
+        d, x, y, c = lgg()
+        lines += run("TCGA-LGG: IDH1 -> FLAIR radiomics factors -> death", d, x, y, "bernoulli", c, args)
+    if "cll" in args.cohorts:
+        d, x, y, c = cll()
+        lines += run("CLL: IGHV -> drug-response factors -> time to treatment", d, x, y, "survival", c, args)
     lines += ["Command: `PYTHONPATH=$PWD python benchmarks/mediation_real.py " +
               f"--num-warmup {args.num_warmup} --num-draws {args.num_draws} --num-chains {args.num_chains} "
-              f"--n-factors {args.n_factors}`"]
-    Path(__file__).parent.joinpath("results", "mediation_real.md").write_text("\n".join(lines) + "\n")
+              f"--n-factors {args.n_factors} --cohorts {' '.join(args.cohorts)}`"]
+    Path(args.out).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from numpyro import handlers
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.data.multiview import MultiViewData
+from rgfactor.errors import SpecError
 from rgfactor.generative.config import ModelConfig
 from rgfactor.generative.model import Model, describe
 
@@ -292,6 +293,75 @@ def mediation(n_subjects: int = 200, *, a: float = 0.39, b: float = 0.39, direct
                             "eta": eta}
 
 
+def mediation_survival(n_subjects: int = 300, *, proportion_mediated: float = 0.5, a: float = 0.6, b: float = 0.6,
+                       weibull_shape: float = 1.5, horizon: float = 1.0, baseline_survival: float = 0.5,
+                       censoring_rate: float = 0.3, follow_up: float = 3.0, n_truth: int = 2_000_000,
+                       random_state: int = 0) -> tuple[MultiViewData, pd.DataFrame, dict]:
+    """One gaussian mediator and a right-censored Weibull PH outcome with a known proportion mediated
+    on the scale rgf.Mediation reports: PM = NIE / TE of the survival probability S(horizon).
+
+    Binary x, m = a x + e (e ~ N(0, 1)), hazard rho t^(rho - 1) exp(intercept + direct x + b m), the
+    intercept putting S(horizon | x = 0, m = 0) at ``baseline_survival``. PM = 0: a = 0 and direct =
+    a b with the a given (the mediator drives the outcome but the exposure does not move it); PM = 1:
+    direct = 0; 0 < PM < 1: the direct effect solved (Brent) so that NIE / TE = PM, with
+    S(tau | x, m) = exp(-tau^rho e^eta) averaged over 2e5 draws of the mediator noise. Censoring as
+    :func:`mediation`.
+
+    The estimands in ``truth`` come from a separate route: a Monte Carlo simulation of ``n_truth``
+    potential event times T(x, M(x')) per arm combination (shared mediator noise and unit exponentials,
+    as in the mediation formula), S(tau) as the fraction T > tau and RMST as the mean of min(T, tau).
+
+    Returns
+    -------
+    data, clinical : as :func:`mediation` with outcome='survival' (clinical 'time', 'event').
+    truth : :func:`mediation`'s truth plus 'intercept', 'weibull_shape', 'horizon' and the Monte Carlo
+        estimands 'NIE', 'NDE', 'TE', 'PM', 'NIE_rmst', 'NDE_rmst', 'TE_rmst' with their Monte Carlo
+        SEs 'mc_se' (dict).
+
+    Raises
+    ------
+    SpecError  for ``proportion_mediated`` outside [0, 1].
+    """
+    from scipy.optimize import brentq
+
+    if not 0.0 <= proportion_mediated <= 1.0:
+        raise SpecError(f"proportion_mediated must lie in [0, 1], got {proportion_mediated}.")
+    rho, tau = float(weibull_shape), float(horizon)
+    intercept = float(np.log(-np.log(baseline_survival)) - rho * np.log(tau))
+    rng = np.random.default_rng([random_state, 7919])
+    e, u = rng.standard_normal(n_truth), rng.exponential(size=n_truth)
+    if proportion_mediated == 0.0:
+        a, direct = 0.0, a * b
+    elif proportion_mediated == 1.0:
+        direct = 0.0
+    else:
+        grid = e[:200_000]
+
+        def pm_gap(d):      # S(tau | eta) = exp(-tau^rho e^eta), averaged over the mediator noise
+            s = {(x, xm): np.mean(np.exp(-tau**rho * np.exp(intercept + d * x + b * (a * xm + grid)))) for x, xm in
+                 ((1, 1), (1, 0), (0, 0))}
+            return (s[1, 1] - s[1, 0]) / (s[1, 1] - s[0, 0]) - proportion_mediated
+
+        direct = float(brentq(pm_gap, 0.0, 20.0 * abs(a * b) + 1.0, xtol=1e-10))
+
+    def potential(x, xm):
+        t = (u * np.exp(-(intercept + direct * x + b * (a * xm + e)))) ** (1.0 / rho)
+        return (t > tau).astype(float), np.minimum(t, tau)
+
+    y = {k: potential(*k) for k in ((1, 1), (1, 0), (0, 0))}
+    truth, mc_se = {}, {}
+    for j, suffix in ((0, ""), (1, "_rmst")):
+        for name, (p, q) in (("NIE", ((1, 1), (1, 0))), ("NDE", ((1, 0), (0, 0))), ("TE", ((1, 1), (0, 0)))):
+            d = y[p][j] - y[q][j]
+            truth[name + suffix], mc_se[name + suffix] = float(d.mean()), float(d.std() / np.sqrt(n_truth))
+    truth["PM"] = truth["NIE"] / truth["TE"]
+    data, clinical, sim = mediation(n_subjects, a=a, b=b, direct=direct, outcome="survival", intercept=intercept,
+                                    weibull_shape=rho, censoring_rate=censoring_rate, follow_up=follow_up,
+                                    random_state=random_state)
+    return data, clinical, {**sim, **truth, "mc_se": mc_se, "intercept": intercept, "weibull_shape": rho,
+                            "horizon": tau}
+
+
 def mediation_factors(n_subjects: int = 200, *, a=(0.0, 1.0), b=(0.8, 0.8), direct: float = 0.3,
                       outcome: str = "gaussian", views: dict | None = None, intercept: float = 0.0,
                       outcome_sd: float = 1.0, weibull_shape: float = 1.0, censoring_rate: float = 0.3,
@@ -339,5 +409,5 @@ def model_arrays(data: MultiViewData) -> ModelArrays:
     return data.to_arrays(data.fit_preprocessing())
 
 
-__all__ = ["multiview", "ppls", "cohort", "mediation", "mediation_factors", "sample_views", "factor_activity",
+__all__ = ["multiview", "ppls", "cohort", "mediation", "mediation_survival", "mediation_factors", "sample_views", "factor_activity",
            "model_arrays"]
