@@ -43,7 +43,7 @@ def run_fit(spec_path: Path | None, out: Path | None, *, data_root: str | None, 
     from rgfactor.posterior.io import versions, write_json_safe
     from rgfactor.sources import load_source, spec_source
     from rgfactor.spec import ModelSpec
-    from rgfactor.structures import structure_of
+    from rgfactor.spec_structures import structure_of
 
     spec_path = Path(spec_path) if spec_path else _default_spec()
     spec = ModelSpec.from_toml(spec_path)

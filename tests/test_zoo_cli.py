@@ -245,7 +245,7 @@ def _surfaces(coords: dict, terms=("intercept", "x")) -> pd.DataFrame:
 ])
 def test_svc_section_figures_for_1d_and_2d(tmp_path, coords, expected):
     from rgfactor.report import write_report
-    from rgfactor.structures import no_factors
+    from rgfactor.spec_structures import no_factors
 
     surfaces = _surfaces(coords)
     variation = pd.DataFrame({"p_constant": [0.9, 0.1]}, index=pd.Index(["intercept", "x"], name="term"))
@@ -277,7 +277,7 @@ def test_unit_table_source_errors(tmp_path):
 def test_mediation_data_hash_covers_the_label_columns(mediation_files):
     """A run's data_sha256 changes with the exposure/outcome/confounder columns, not with other labels."""
     from rgfactor.sources import load_source, spec_source
-    from rgfactor.structures import structure_of
+    from rgfactor.spec_structures import structure_of
 
     path = _write(mediation_files, MEDIATION_SPEC)
     spec = ModelSpec.from_toml(path)
