@@ -8,6 +8,8 @@ VIEW = "view"
 SITE = "site"
 COVARIATE = "covariate"
 REGION = "region"
+COORDINATE = "coordinate"
+BASIS = "basis"
 CHAIN = "chain"
 DRAW = "draw"
 
