@@ -37,11 +37,14 @@ new subject's z given the fit is N(phi(s) gp_weight, 1 - scale).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from scipy import special
 
 from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.components import NUMPYRO_ENGINES
@@ -64,6 +67,19 @@ GP_Z = Variable("gp_z", ("basis", "factor"), HELPER, "non-centred basis weights,
 Z_RAW = Variable("Z_raw", ("subject", "factor"), HELPER, "NUTS: the independent part of Z, N(0, 1)")
 
 
+@partial(jax.jit, static_argnums=0)
+def _smooth_weights(basis: HSGPBasis, gp_z, lengthscale, scale):
+    # compiled once: eager evaluation (NumPyro's initialisation, draws) would compile the spectral
+    # density's many small operations one by one
+    sd = basis.sqrt_spectral_density(lengthscale)                   # (..., K, size)
+    return jnp.sqrt(scale)[..., None, :] * jnp.swapaxes(sd, -1, -2) * gp_z
+
+
+@partial(jax.jit, static_argnums=0)
+def _phi(basis: HSGPBasis, coords):
+    return basis.phi(coords)
+
+
 def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None) -> dict:
     """The settings of :class:`GPFactors` for training coordinates ``coords`` (n, D).
 
@@ -83,13 +99,17 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
     ------
     SpecError  for a lengthscale_range not 0 < lower < upper, or a bad n_basis.
     """
+    coords = np.asarray(coords, dtype=float)
+    span = float(np.ptp(coords, axis=0).max())
     if lengthscale_range is None:
-        span = float(np.ptp(coords, axis=0).max())
         lengthscale_range = (LENGTHSCALE_RANGE[0] * span, LENGTHSCALE_RANGE[1] * span)
+    if len(tuple(lengthscale_range)) != 2:
+        raise SpecError(f"lengthscale_range must be (lower, upper), got {lengthscale_range}.")
     lo, hi = (float(v) for v in lengthscale_range)
-    prior = inverse_gamma_from_quantiles(lo, hi)
-    basis = HSGPBasis.from_coordinates(np.asarray(coords, dtype=float), "squared_exponential", (lo, hi), n_basis=n_basis)
-    return {"basis": basis.to_json(), "lengthscale_prior": tuple(float(v) for v in prior)}
+    a, b = inverse_gamma_from_quantiles(lo, hi)
+    # the basis takes the range in its scaled units (fractions of the largest half-range)
+    basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * lo / span, 2 * hi / span), n_basis=n_basis)
+    return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
 
 
 @dataclass(frozen=True)
@@ -132,12 +152,11 @@ class GPFactors:
         if "coordinates" not in data:
             raise DataError("factor_prior='gp' needs the subjects' coordinates: pass coordinates= to "
                             "MultiViewData.from_pandas.")
-        return self.basis.phi(data["coordinates"])
+        return _phi(self.basis, data["coordinates"])
 
     def smooth_weights(self, gp_z, lengthscale, scale):
         """(..., size, K) gp_weight from gp_z (..., size, K), lengthscale (..., K), scale (..., K)."""
-        sd = self.basis.sqrt_spectral_density(lengthscale)                   # (..., K, size)
-        return jnp.sqrt(scale)[..., None, :] * jnp.swapaxes(sd, -1, -2) * gp_z
+        return _smooth_weights(self.basis, gp_z, lengthscale, scale)
 
     # ------------------------------------------------------------------ NumPyro
     def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
@@ -183,13 +202,21 @@ class GPFactors:
         return out
 
     def init_values(self, values: dict, engine: str) -> dict:
-        """The PCA start of Z: Z itself under SVI, the non-centred Z_raw under NUTS."""
-        if engine == "nuts" and "Z" in values:
-            values = dict(values)
-            values["Z_raw"] = values.pop("Z")
+        """The PCA start of Z (Z itself under SVI, the non-centred Z_raw under NUTS); the GP globals at
+        their prior medians (scale 1/2, lengthscale the inverse gamma's median) and gp_z = 0, given
+        explicitly so that the engines need no Monte Carlo medians of them."""
+        values = dict(values)
+        if "Z" in values:
+            k = np.shape(values["Z"])[-1]
+            a, b = self.lengthscale_prior
+            values.setdefault("lengthscale", np.full(k, b / special.gammaincinv(a, 0.5)))
+            values.setdefault("scale", np.full(k, 0.5 * (1.0 - SCALE_GAP)))
+            values.setdefault("gp_z", np.zeros((self.basis.size, k)))
+            if engine == "nuts":
+                values["Z_raw"] = values.pop("Z")
         return values
 
     # ------------------------------------------------------------------ interpolation
     def smooth_part(self, coords, gp_weight):
         """(..., n, K) the smooth part sqrt(scale) f at ``coords`` (n, D) from gp_weight (..., size, K)."""
-        return jnp.einsum("nj,...jk->...nk", self.basis.phi(coords), jnp.asarray(gp_weight))
+        return jnp.einsum("nj,...jk->...nk", _phi(self.basis, jnp.asarray(coords)), jnp.asarray(gp_weight))
