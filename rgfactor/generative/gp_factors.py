@@ -47,7 +47,8 @@ import numpyro.distributions as dist
 from scipy import special
 
 from rgfactor.errors import DataError, SpecError
-from rgfactor.generative.components import NUMPYRO_ENGINES
+from rgfactor.generative.components import ALL_ENGINES
+from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
 from rgfactor.generative.hsgp import HSGPBasis, inverse_gamma_from_quantiles
 from rgfactor.generative.variables import FACTOR_COEF, FACTOR_SCALE, HELPER, Role, Variable
 
@@ -113,7 +114,7 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
 
 
 @dataclass(frozen=True)
-class GPFactors:
+class GPFactors(GPFactorsCavi):
     """Factor prior with a per-factor HSGP smooth part over the subjects' coordinates (module docstring).
 
     Attributes
@@ -127,7 +128,7 @@ class GPFactors:
 
     basis: HSGPBasis
     lengthscale_prior: tuple
-    engines = NUMPYRO_ENGINES
+    engines = ALL_ENGINES
     rotation_invariant = False
 
     def variables(self) -> tuple[Variable, ...]:
@@ -160,15 +161,15 @@ class GPFactors:
 
     # ------------------------------------------------------------------ NumPyro
     def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
-        """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {})."""
-        if engine not in NUMPYRO_ENGINES:
-            raise SpecError(f"factor_prior='gp' has no '{engine}' form; use method='svi' or 'nuts'.")
+        """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {}). 'svi' and 'cavi'
+        (the conjugate form of :mod:`rgfactor.generative.gp_factors_cavi`): Z centred given the smooth
+        part; 'nuts': non-centred."""
         with numpyro.plate("factor", n_factors, dim=-1):
             ls = numpyro.sample("lengthscale", self.lengthscale_dist())
             scale = numpyro.sample("scale", self.scale_dist())
             with numpyro.plate("basis", self.basis.size, dim=-2):
-                gp_z = numpyro.sample("gp_z", dist.Normal(0.0, 1.0))
-        loc = self.phi(data) @ self.smooth_weights(gp_z, ls, scale)             # (n, K)
+                weights = self.smooth_weights(numpyro.sample("gp_z", dist.Normal(0.0, 1.0)), ls, scale)
+        loc = self.phi(data) @ weights                                          # (n, K)
         sd = jnp.sqrt(1.0 - scale)
         with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate("factor", n_factors, dim=-1):
             if engine == "nuts":
