@@ -75,17 +75,25 @@ def test_gp_prior_settings_checked():
     data = rgf.MultiViewData.from_pandas(views, {"g": "gaussian"}, coordinates=_coords(ids))
     with pytest.raises(SpecError, match="unknown factor_prior 'smooth'"):
         rgf.GFA(n_factors=2, factor_prior="smooth").fit(data)
-    with pytest.raises(SpecError, match="method='cavi' has no update for GPFactors"):
-        rgf.GFA(n_factors=2, factor_prior="gp", method="cavi").fit(data)
+    with pytest.raises(SpecError, match="no stochastic"):
+        rgf.GFA(n_factors=2, factor_prior="gp", method="cavi", batch_size=10).fit(data)
     with pytest.raises(SpecError, match="lengthscale_range"):
         rgf.GFA(n_factors=2, factor_prior="gp", lengthscale_range=(0.5, 0.1)).fit(data)
 
 
-# ----------------------------------------------------------------------------- recovery (one SVI fit)
+# ----------------------------------------------------------------------------- recovery
+VIEWS = {"expr": ("gaussian", 30), "counts": ("negative_binomial", 30), "calls": ("bernoulli", 30)}
+
+
 @pytest.fixture(scope="module")
-def spatial_fit():
-    views = {"expr": ("gaussian", 30), "counts": ("negative_binomial", 30), "calls": ("bernoulli", 30)}
-    data, truth = rgf.simulate.spatial(250, TRUE_LENGTHSCALES, views=views, random_state=SEED)
+def spatial_data():
+    return rgf.simulate.spatial(250, TRUE_LENGTHSCALES, views=VIEWS, random_state=SEED)
+
+
+@pytest.fixture(scope="module")
+def spatial_fit(spatial_data):
+    """method='auto': the closed-form engine."""
+    data, truth = spatial_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = rgf.GFA(n_factors=4, factor_prior="gp", num_draws=100, progress=False, random_state=0).fit(data)
@@ -102,7 +110,9 @@ def _matched(truth_z, z):
 @pytest.mark.timeout(300)
 def test_smooth_factors_recovered(spatial_fit):
     data, truth, model = spatial_fit
-    assert model.diagnostics_["method"] == "svi"                     # 'auto': no closed-form update yet
+    assert model.diagnostics_["method"] == "cavi"
+    elbo = np.asarray(model.diagnostics_["elbo"])
+    assert np.all(np.diff(elbo) >= -1e-8 * np.abs(elbo[1:]))           # coordinate ascent: never decreases
     assert abs(np.corrcoef(truth["Z"][:, 0], truth["Z"][:, 1])[0, 1]) < 0.1
     cols, corr = _matched(truth["Z"], model.factors_.values)
     assert corr[0] > 0.9 and corr[1] > 0.9, corr                      # the two smooth factors
@@ -112,12 +122,32 @@ def test_smooth_factors_recovered(spatial_fit):
         assert TRUE_LENGTHSCALES[k] / 2 < est < TRUE_LENGTHSCALES[k] * 2, (k, est)
         assert table["scale"].iloc[cols[k]] > 0.7, table
     # the non-smooth truth factors are not separately identified (a rotation of two N(0, I) factors), so
-    # they are checked as a pair: the fitted factors matched to them carry little spatial variance
+    # the fitted factors matched to them are checked as a pair: little spatial variance
     for k in (2, 3):
         assert table["scale"].iloc[cols[k]] < 0.3, table
-    # the interval columns bracket the means
     assert (table["lengthscale_2.5%"] <= table["lengthscale"]).all()
     assert (table["scale"] <= table["scale_97.5%"]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_svi_agrees_with_closed_form(spatial_data, spatial_fit):
+    """SVI (NumPyro, mean-field) on the same data finds the same smooth factors and lengthscales."""
+    data, truth, cavi = spatial_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svi = rgf.GFA(n_factors=4, factor_prior="gp", method="svi", max_iter=2000, num_draws=50, progress=False,
+                      random_state=0).fit(data)
+    c_cols, _ = _matched(truth["Z"], cavi.factors_.values)
+    s_cols, s_corr = _matched(truth["Z"], svi.factors_.values)
+    assert s_corr[0] > 0.9 and s_corr[1] > 0.9, s_corr
+    t_c, t_s = cavi.factor_smoothness(), svi.factor_smoothness()
+    for k in (0, 1):
+        a, b = t_c["lengthscale"].iloc[c_cols[k]], t_s["lengthscale"].iloc[s_cols[k]]
+        assert 0.5 < a / b < 2.0, (k, a, b)
+        assert t_s["scale"].iloc[s_cols[k]] > 0.7
+        r = np.corrcoef(cavi.factors_.values[:, c_cols[k]], svi.factors_.values[:, s_cols[k]])[0, 1]
+        assert abs(r) > 0.95, r
 
 
 @pytest.mark.slow

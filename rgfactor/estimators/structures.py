@@ -57,7 +57,7 @@ class GFA(FactorModel):
     factor_prior : 'normal' (default: z_n ~ N(0, I)) or 'gp': factors smooth over the data's
         ``coordinates`` (MEFISTO's model, Velten et al. 2022, on an HSGP basis; per factor a
         lengthscale and a scale, the share of its variance that is spatial; docs/models/spatial_factors.md,
-        :mod:`rgfactor.generative.gp_factors`). Engines 'svi' (what 'auto' picks) and 'nuts'.
+        :mod:`rgfactor.generative.gp_factors`). Every engine ('auto' picks the closed form; no ``batch_size``).
     lengthscale_range : factor_prior='gp': (lower, upper) lengthscales in coordinate units holding 98%
         of the prior mass; the lower one sets the basis size. None: 0.1 and 1 times the largest
         coordinate range.

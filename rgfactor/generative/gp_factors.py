@@ -23,9 +23,10 @@ degenerate density.
 
 Parameterisations (``engine``):
 
-* 'svi': Z is sampled given the smooth part, z_nk ~ N(sqrt(scale_k) f_k(s_n), 1 - scale_k) (centred in
+* 'svi' and 'cavi': Z is sampled given the smooth part, z_nk ~ N(sqrt(scale_k) f_k(s_n), 1 - scale_k) (centred in
   Z, non-centred in the basis weights). Mean-field q(Z) then is the usual factor-model family, and the
-  weights are a regression of Z on the basis, well conditioned.
+  weights are a regression of Z on the basis, well conditioned. The closed-form engine's updates are
+  in :mod:`rgfactor.generative.gp_factors_cavi`.
 * 'nuts': fully non-centred, Z = sqrt(scale) f + sqrt(1 - scale) Z_raw, Z_raw ~ N(0, 1) (Z a
   deterministic site), which avoids the funnel of the centred form as scale -> 1.
 
