@@ -100,6 +100,28 @@ def run_mefisto(x, coords, k, n_inducing, seed):
     return z, time.perf_counter() - t0, scales
 
 
+def write(rows, smooth, args, n_cells, region) -> None:
+    """benchmarks/results/gp_factors_osmfish.md from the rows so far."""
+    df = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    n_lab = int((region != "Excluded").sum())
+    flags = (" --svi" if args.svi else "") + (" --mefisto" if args.mefisto else "")
+    text = (f"# Spatially smooth factors on osmFISH (33 genes x {n_cells} cells)\n\n"
+            f"`python benchmarks/gp_factors_osmfish.py{flags}` "
+            f"(K={args.factors}, seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with "
+            f"other jobs, load average when written {os.getloadavg()[0]:.1f}). Layer separation on the {n_lab} cells "
+            f"with a `Region` label other than 'Excluded' ({region[region != 'Excluded'].nunique()} layers): "
+            "5-fold CV accuracy of a logistic regression from the factors, ARI of k-means on the factors. "
+            "time_s: wall time end to end (data in, fitted model out); cpu_s: CPU time of this process over the "
+            "same span (all threads; less sensitive to the other jobs on the machine). The smoothness table is "
+            "the first GP run's.\n\n"
+            + df.to_markdown(index=False, floatfmt=".3f"))
+    if smooth is not None:
+        text += ("\n\n## Smoothness of the GP factors (posterior mean, 95% interval from the draws)\n\n"
+                 + smooth.to_markdown(floatfmt=".3g"))
+    (RESULTS / "gp_factors_osmfish.md").write_text(text + "\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, default=10)
@@ -107,15 +129,16 @@ def main(argv=None) -> int:
     ap.add_argument("--mefisto", action="store_true", help="also run MEFISTO (mofapy2, sparse GP)")
     ap.add_argument("--mefisto-inducing", type=int, default=500)
     ap.add_argument("--lengthscale-lower", type=float, default=0.05,
-                    help="second GP run: lower end of lengthscale_range as a fraction of the coordinate range")
+                    help="last GP run: lower end of lengthscale_range as a fraction of the coordinate range (0: skip)")
     ap.add_argument("--svi", action="store_true", help="also fit the GP prior by SVI")
     args = ap.parse_args(argv)
     x, coords, region = load()
     rows, smooth = [], None
-    rows.append({"method": "coordinates x/y only (reference)", "time_s": np.nan,
+    rows.append({"method": "coordinates x/y only (reference)", "time_s": np.nan, "cpu_s": np.nan,
                  **layer_scores(coords.to_numpy(), region, args.seed)})
-    runs = [("gp", "auto", None), ("gp", "auto", args.lengthscale_lower), ("normal", "auto", None)]
+    runs = [("gp", "auto", None), ("normal", "auto", None)]
     runs += [("gp", "svi", None)] if args.svi else []
+    runs += [("gp", "auto", args.lengthscale_lower)] if args.lengthscale_lower else []
     for prior, method, lower in runs:
         model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower)
         d = model.diagnostics_
@@ -130,29 +153,15 @@ def main(argv=None) -> int:
         if prior == "gp" and smooth is None:
             smooth = model.factor_smoothness()
             smooth.insert(0, "variance_explained", model.variance_explained().sel(view="rna").values)
+        write(rows, smooth, args, len(x), region)      # after every run: a run cut short keeps the others
     if args.mefisto:
         c0 = time.process_time()
         z, wall, _ = run_mefisto(x, coords, args.factors, args.mefisto_inducing, args.seed)
         rows.append({"method": f"MEFISTO (mofapy2, log1p counts, sparse GP {args.mefisto_inducing} inducing)",
                      "time_s": wall, "cpu_s": time.process_time() - c0, **layer_scores(z, region, args.seed)})
         print(rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    RESULTS.mkdir(exist_ok=True)
-    n_lab = int((region != "Excluded").sum())
-    text = (f"# Spatially smooth factors on osmFISH (33 genes x {len(x)} cells)\n\n"
-            f"`python benchmarks/gp_factors_osmfish.py{' --mefisto' if args.mefisto else ''}` "
-            f"(K={args.factors}, seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with "
-            f"other jobs, load average at the end {os.getloadavg()[0]:.1f}). Layer separation on the {n_lab} cells "
-            f"with a `Region` label other than 'Excluded' ({region[region != 'Excluded'].nunique()} layers): "
-            "5-fold CV accuracy of a logistic regression from the factors, ARI of k-means on the factors. "
-            "time_s: wall time end to end (data in, fitted model out); cpu_s: CPU time of this process over the "
-            "same span (all threads; less sensitive to the other jobs on the machine). The smoothness table is "
-            "the first GP run's.\n\n"
-            + df.to_markdown(index=False, floatfmt=".3f")
-            + "\n\n## Smoothness of the GP factors (posterior mean, 95% interval from the draws)\n\n"
-            + smooth.to_markdown(floatfmt=".3g") + "\n")
-    (RESULTS / "gp_factors_osmfish.md").write_text(text)
-    print(text)
+        write(rows, smooth, args, len(x), region)
+    print((RESULTS / "gp_factors_osmfish.md").read_text())
     return 0
 
 

@@ -9,7 +9,6 @@ SITE = "site"
 COVARIATE = "covariate"
 REGION = "region"
 COORDINATE = "coordinate"
-BASIS = "basis"
 CHAIN = "chain"
 DRAW = "draw"
 

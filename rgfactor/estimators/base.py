@@ -21,7 +21,7 @@ from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
-from rgfactor.estimators.smooth import SmoothFactorsMixin, check_new_coordinates
+from rgfactor.estimators.smooth import SmoothFactorsMixin, check_new_coordinates, resolution_warnings
 
 
 class FactorModel(SmoothFactorsMixin, BaseEstimator):
@@ -118,6 +118,9 @@ class FactorModel(SmoothFactorsMixin, BaseEstimator):
             for message in nd.pop("warnings"):
                 warnings.warn(message, ConvergenceWarning, stacklevel=2)
             diagnostics.update(nd)
+        if config.factor_prior == "gp":
+            for message in resolution_warnings(model.factors, idata.posterior):
+                warnings.warn(message, ConvergenceWarning, stacklevel=2)
         diagnostics["alignment"] = info["alignment"]
         return {"idata_": idata, "config_": config, "preprocessing_": prep, "diagnostics_": diagnostics,
                 "variance_explained_": info["variance_explained"],

@@ -41,6 +41,18 @@ def check_new_coordinates(coordinates, names, basis) -> np.ndarray:
     return x
 
 
+def resolution_warnings(prior, posterior) -> list[str]:
+    """Riutort-Mayol et al.'s (2023) diagnostic for the GP factors: a factor with a clearly spatial part
+    (posterior median scale > 0.1) whose median lengthscale is below the shortest the basis resolves."""
+    short = prior.basis.shortest_lengthscale()
+    ls = np.median(np.asarray(posterior["lengthscale"].values).reshape(-1, posterior.sizes[FACTOR]), axis=0)
+    sc = np.median(np.asarray(posterior["scale"].values).reshape(-1, posterior.sizes[FACTOR]), axis=0)
+    labels = list(posterior[FACTOR].values)
+    return [f"{labels[k]}: posterior median lengthscale {ls[k]:.3g} is at or below {short:.3g}, the shortest the HSGP "
+            f"basis resolves (n_basis={list(prior.basis.n_basis)}); refit with a lower lengthscale_range (or a larger "
+            "n_basis)." for k in np.flatnonzero((sc > 0.1) & (ls <= short * 1.05))]
+
+
 class SmoothFactorsMixin:
     """``factor_smoothness`` and ``factors_at`` of a factor model fitted with ``factor_prior='gp'``."""
 

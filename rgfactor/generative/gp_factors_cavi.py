@@ -61,8 +61,10 @@ class GPFactorsCavi:
 
     # ------------------------------------------------------------------ engine interface
     def cavi_data(self, arrays) -> dict:
-        """The centred basis at the subjects' coordinates, ``phi`` (n, M)."""
-        return {"phi": np.asarray(self.phi({"coordinates": jnp.asarray(arrays.coordinates)}), dtype=np.float64)}
+        """The centred basis at the subjects' coordinates, ``phi`` (n, M), and its Gram matrix ``gram``
+        (M, M), computed once."""
+        phi = np.asarray(self.phi({"coordinates": jnp.asarray(arrays.coordinates)}), dtype=np.float64)
+        return {"phi": phi, "gram": phi.T @ phi}
 
     def cavi_init(self, z0: np.ndarray, random_state: int) -> tuple[np.ndarray, dict]:
         """scale 1/2 and the grid lengthscale nearest the prior median; q(u) = N(0, I)."""
@@ -71,7 +73,7 @@ class GPFactorsCavi:
         a, b = self.lengthscale_prior
         ls = np.full(k, grid[np.argmin(np.abs(np.log(grid) - np.log(b / special.gammaincinv(a, 0.5))))])
         s = np.full(k, GRID_SCALE[np.argmin(np.abs(GRID_SCALE - 0.5))])
-        return z0, {"u_m": np.zeros((k, m)), "u_F": np.broadcast_to(np.eye(m), (k, m, m)).copy(),
+        return z0, {"u_m": np.zeros((k, m)), "u_cov": np.broadcast_to(np.eye(m), (k, m, m)).copy(),
                     "u_logdet": np.zeros(k), "scale": s, "lengthscale": ls,
                     "grid_logp": np.zeros((k, len(GRID_SCALE), GRID_LENGTHSCALE))}
 
@@ -100,7 +102,7 @@ class GPFactorsCavi:
         """q(u_k) Gaussian, then (scale_k, lengthscale_k) by grid maximisation (module docstring)."""
         phi = self._need(data)
         n, m_dim = z_mean.shape[0], phi.shape[1]
-        gram = phi.T @ phi
+        gram = data["gram"]
         zphi = z_mean.T @ phi                                                              # (K, M)
         zz = jnp.sum(jnp.diagonal(z_second, axis1=-2, axis2=-1), axis=0)                  # (K,)
         r = 1.0 / (1.0 - q["scale"])
@@ -108,9 +110,8 @@ class GPFactorsCavi:
         a = jnp.eye(m_dim)[None] + r[:, None, None] * d[:, :, None] * gram[None] * d[:, None, :]
         chol = jnp.linalg.cholesky(a)
         u_m = jax.scipy.linalg.cho_solve((chol, True), (d * zphi * r[:, None])[..., None])[..., 0]
-        inv_l = jax.scipy.linalg.solve_triangular(chol, jnp.broadcast_to(jnp.eye(m_dim), a.shape), lower=True)
-        u_f = jnp.swapaxes(inv_l, -1, -2)                                                  # Cov u = F F^T = A^{-1}
-        u_second = u_f @ inv_l + u_m[:, :, None] * u_m[:, None, :]
+        u_cov = jax.scipy.linalg.cho_solve((chol, True), jnp.broadcast_to(jnp.eye(m_dim), a.shape))   # A^{-1}
+        u_second = u_cov + u_m[:, :, None] * u_m[:, None, :]
         # (scale, lengthscale) on the grid: R(s, l) = zz - 2 sqrt(s) P_l + s Q_l, e_l = sqrt(S(l))
         s = jnp.asarray(GRID_SCALE)
         ls = jnp.asarray(self.lengthscale_grid())
@@ -127,13 +128,13 @@ class GPFactorsCavi:
         logp = f + widths[None]
         logp = logp - jax.scipy.special.logsumexp(logp.reshape(logp.shape[0], -1), axis=1)[:, None, None]
         logdet = -2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=1)
-        return {"u_m": u_m, "u_F": u_f, "u_logdet": logdet, "scale": s[i], "lengthscale": ls[j], "grid_logp": logp}
+        return {"u_m": u_m, "u_cov": u_cov, "u_logdet": logdet, "scale": s[i], "lengthscale": ls[j], "grid_logp": logp}
 
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         raise SpecError("factor_prior='gp' has no stochastic (batch_size) closed-form update; use full sweeps.")
 
     def cavi_moments(self, q: dict) -> dict:
-        u_second = q["u_F"] @ jnp.swapaxes(q["u_F"], -1, -2) + q["u_m"][:, :, None] * q["u_m"][:, None, :]
+        u_second = q["u_cov"] + q["u_m"][:, :, None] * q["u_m"][:, None, :]
         return {"u_m": q["u_m"], "u_second": u_second, "scale": q["scale"], "lengthscale": q["lengthscale"]}
 
     def point_moments(self, values: dict) -> tuple[np.ndarray, dict]:
@@ -148,7 +149,7 @@ class GPFactorsCavi:
         n = z_mean.shape[0]
         s, ls = m["scale"], m["lengthscale"]
         zz = jnp.sum(jnp.diagonal(z_second, axis1=-2, axis2=-1), axis=0)
-        resid = self._residual(zz, z_mean.T @ phi, phi.T @ phi, self._d(s, ls), m["u_m"], m["u_second"])
+        resid = self._residual(zz, z_mean.T @ phi, data["gram"], self._d(s, ls), m["u_m"], m["u_second"])
         out = jnp.sum(-0.5 * n * (LOG_2PI + jnp.log1p(-s)) - 0.5 * resid / (1.0 - s))
         out += jnp.sum(normal_elp(dist.Normal(0.0, 1.0), m["u_m"], jnp.diagonal(m["u_second"], axis1=-2, axis2=-1)))
         return out + jnp.sum(self._log_prior(s, ls))
@@ -160,8 +161,9 @@ class GPFactorsCavi:
     def cavi_draws(self, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         """gp_z from q(u); scale and lengthscale from their grid conditional posterior (gp_weight is then
         derived per draw, :meth:`GPFactors.derive`)."""
-        u_m, factor = np.asarray(q["u_m"]), np.asarray(q["u_F"])
+        u_m = np.asarray(q["u_m"])
         k, m_dim = u_m.shape
+        factor = np.linalg.cholesky(np.asarray(q["u_cov"]) + 1e-12 * np.eye(m_dim))
         u = u_m[None] + np.einsum("kij,dkj->dki", factor, rng.standard_normal((num_draws, k, m_dim)))
         logp = np.asarray(q["grid_logp"]).reshape(k, -1)
         ls_grid = self.lengthscale_grid()
