@@ -108,6 +108,8 @@ def check_point_masses(model, arrays):
             np.testing.assert_allclose(got, float(reference), rtol=1e-9)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_gp_factor_prior_log_joint_equals_numpyro_log_density():
     """The same check for the GP factor prior (factor_prior='gp', rgfactor.generative.gp_factors_cavi):
     a smooth and a non-smooth factor over 2-D coordinates, every likelihood (ARD loadings; the loadings
