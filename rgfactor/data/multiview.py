@@ -191,6 +191,8 @@ class MultiViewData:
         parts = [f"{n}: {df.shape[1]} features, {int(df.notna().any(axis=1).sum())} subjects ({self.likelihoods[n]})"
                  for n, df in self.views.items()]
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
+        if self.coordinates is not None:
+            site += f", coordinates ({', '.join(map(str, self.coordinates.columns))})"
         return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
 
     def fingerprint(self) -> str:
