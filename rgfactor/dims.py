@@ -8,6 +8,7 @@ VIEW = "view"
 SITE = "site"
 COVARIATE = "covariate"
 REGION = "region"
+COORDINATE = "coordinate"
 CHAIN = "chain"
 DRAW = "draw"
 

@@ -411,3 +411,38 @@ def model_arrays(data: MultiViewData) -> ModelArrays:
 
 __all__ = ["multiview", "ppls", "cohort", "mediation", "mediation_survival", "mediation_factors", "sample_views", "factor_activity",
            "model_arrays"]
+
+
+def spatial(n_subjects: int = 400, lengthscales=(0.2, 0.8, 0.0, 0.0), *, views: dict | None = None,
+            n_coordinates: int = 2, missing_entries: float = 0.0, random_state: int = 0,
+            **kwargs) -> tuple[MultiViewData, dict]:
+    """Simulate a cohort whose factors vary smoothly over coordinates (the MEFISTO setting,
+    ``simulate_mofa`` of mofapy2 with lengthscales [0.2, 0.8, 0, 0]).
+
+    Subjects lie uniformly in the unit square (cube, interval); factor k with ``lengthscales[k] > 0`` is
+    an exact squared-exponential GP draw with unit variance and that lengthscale (scale 1), factor k with
+    lengthscale 0 is N(0, 1) noise (scale 0). Loadings, intercepts and observations as :func:`multiview`
+    (no sites, no missing views; ``kwargs`` go there).
+
+    Returns
+    -------
+    data : MultiViewData with ``coordinates`` (columns x, y[, z]).
+    truth : :func:`multiview`'s truth with 'Z' the factors above, 'coordinates' (N, D),
+        'lengthscale' (K,) and 'scale' (K,) (1 for smooth factors, 0 for the others).
+    """
+    rng = np.random.default_rng(random_state)
+    ls = np.asarray(lengthscales, dtype=float)
+    coords = rng.random((n_subjects, n_coordinates))
+    d2 = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1)
+    z = rng.normal(size=(n_subjects, len(ls)))
+    for k in np.flatnonzero(ls > 0):
+        chol = np.linalg.cholesky(np.exp(-0.5 * d2 / ls[k] ** 2) + 1e-6 * np.eye(n_subjects))
+        z[:, k] = chol @ rng.normal(size=n_subjects)
+    data, truth = multiview(n_subjects, len(ls), views=views, n_sites=0, activity=np.ones((len(views or DEFAULT_VIEWS),
+                            len(ls)), dtype=int), missing_entries=missing_entries, missing_views=0.0,
+                            values={"Z": z}, random_state=random_state, **kwargs)
+    names = ["x", "y", "z"][:n_coordinates]
+    frame = pd.DataFrame(coords, index=data.subjects, columns=names)
+    data = MultiViewData.from_pandas(data.views, data.likelihoods, coordinates=frame, transforms=data.transforms)
+    truth.update(Z=z, coordinates=coords, lengthscale=ls, scale=(ls > 0).astype(float))
+    return data, truth

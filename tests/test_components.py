@@ -64,7 +64,7 @@ def cavi_log_joint(model, arrays, values):
     data = prepare_data(model, plan, arrays)
     z, f_m = model.factors.point_moments(values)
     z_second = outer_second(jnp.asarray(z), jnp.zeros(z.shape + z.shape[-1:]))
-    total = model.factors.cavi_elp(jnp.asarray(z), z_second, f_m)
+    total = model.factors.cavi_elp(jnp.asarray(z), z_second, f_m, data["factors"])
     for m, vm in enumerate(model.views):
         dl, dg = data["local"][m], data["global"][m]
         prior, lik = vm.loadings.conjugate(), vm.likelihood.conjugate_observation()
@@ -91,7 +91,11 @@ def test_closed_form_log_joint_at_a_point_mass_equals_numpyro_log_density(struct
     n_sites, n_cov = TERMS[terms]
     arrays = cohort(n_sites, n_cov)
     config = structure_config(arrays, structure, sparsity)
-    model = describe(config)
+    check_point_masses(describe(config), arrays)
+
+
+def check_point_masses(model, arrays):
+    """At two random point masses, the closed-form log joint equals NumPyro's log density (1e-9 relative)."""
     assert "cavi" in model.engines
     with jax.enable_x64(True):
         data = model_data(arrays, dtype=jnp.float64)
@@ -102,3 +106,14 @@ def test_closed_form_log_joint_at_a_point_mass_equals_numpyro_log_density(struct
             got = cavi_log_joint(model, arrays, values)
             assert np.isfinite(float(reference))
             np.testing.assert_allclose(got, float(reference), rtol=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_gp_factor_prior_log_joint_equals_numpyro_log_density():
+    """The same check for the GP factor prior (factor_prior='gp', rgfactor.generative.gp_factors_cavi):
+    a smooth and a non-smooth factor over 2-D coordinates, every likelihood (ARD loadings; the loadings
+    priors are covered above)."""
+    data, _ = rgf.simulate.spatial(14, (0.3, 0.0), views=VIEWS, missing_entries=0.1, random_state=3)
+    arrays = rgf.simulate.model_arrays(data)
+    check_point_masses(describe(config_from_arrays(arrays, 2, sparsity="ard", factor_prior="gp", n_basis=4)), arrays)

@@ -72,6 +72,8 @@ class ModelArrays:
     confounders : (n_subjects, n_confounders) float64 confounders of a mediation model (standardised,
         categorical ones one-hot encoded), or None.
     confounder_names : names of the confounder columns.
+    coordinates : (n_subjects, n_coordinates) float64 locations as given (not scaled), or None.
+    coordinate_names : names of the coordinate columns.
     """
 
     views: tuple[ViewArrays, ...]
@@ -83,6 +85,8 @@ class ModelArrays:
     exposure: np.ndarray | None = None
     confounders: np.ndarray | None = None
     confounder_names: tuple[str, ...] = ()
+    coordinates: np.ndarray | None = None
+    coordinate_names: tuple[str, ...] = ()
 
     @property
     def n_subjects(self) -> int:

@@ -10,6 +10,7 @@ import pandas as pd
 from rgfactor.data.arrays import ModelArrays, ViewArrays
 from rgfactor.data.checks import (check_covariates, check_encoded_covariates, check_id_formats, normalise_ids,
                                   subject_id)
+from rgfactor.data.coordinates import check_subject_coordinates
 from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
 from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
@@ -37,6 +38,8 @@ class MultiViewData:
         encoded, first level dropped), or None.
     transforms : dict view name -> 'none' | 'standardize' | 'yeo-johnson' (gaussian views).
     size_factors : 'trimmed_ratio', 'poscounts', 'median_of_ratios' or 'none' (count views).
+    coordinates : DataFrame (subject, coordinate) of 1-3 numeric coordinates (x/y, depth, time) for
+        spatially smooth factors (``factor_prior='gp'``), or None.
     """
 
     views: dict
@@ -46,11 +49,12 @@ class MultiViewData:
     covariates: pd.DataFrame | None = None
     transforms: dict | None = None
     size_factors: str = "trimmed_ratio"
+    coordinates: pd.DataFrame | None = None
 
     @classmethod
     def from_pandas(cls, views: dict, likelihoods: dict, site: pd.Series | None = None,
                     covariates: pd.DataFrame | None = None, *, transforms: dict | None = None,
-                    size_factors: str = "trimmed_ratio") -> MultiViewData:
+                    size_factors: str = "trimmed_ratio", coordinates: pd.DataFrame | None = None) -> MultiViewData:
         """Validate views and build the cohort.
 
         Parameters
@@ -106,6 +110,9 @@ class MultiViewData:
             raw = check_covariates(covariates.reindex(subjects))
             cov = pd.get_dummies(raw, drop_first=True, dtype=float).astype(float) if raw.shape[1] else None
             check_encoded_covariates(cov, site_s)
+        coords = None
+        if coordinates is not None:
+            coords = check_subject_coordinates(coordinates, subjects)
         transforms = dict(transforms or {})
         for name in transforms:
             if name not in views:
@@ -113,7 +120,7 @@ class MultiViewData:
         for name, lik in likelihoods.items():
             transforms.setdefault(name, "standardize" if data_kind(lik) == "real" else "none")
         return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
-                   covariates=cov, transforms=transforms, size_factors=size_factors)
+                   covariates=cov, transforms=transforms, size_factors=size_factors, coordinates=coords)
 
     @classmethod
     def from_mudata(cls, mdata, likelihoods: dict, *, site: str | None = None, covariates=None,
@@ -184,6 +191,8 @@ class MultiViewData:
         parts = [f"{n}: {df.shape[1]} features, {int(df.notna().any(axis=1).sum())} subjects ({self.likelihoods[n]})"
                  for n, df in self.views.items()]
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
+        if self.coordinates is not None:
+            site += f", coordinates ({', '.join(map(str, self.coordinates.columns))})"
         return f"MultiViewData({self.n_subjects} subjects{site}; " + "; ".join(parts) + ")"
 
     def fingerprint(self) -> str:
@@ -198,7 +207,7 @@ class MultiViewData:
             h.update(f"{name}|{self.likelihoods[name]}|{(self.transforms or {}).get(name)}".encode())
             h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
             h.update("|".join(map(str, df.columns)).encode())
-        for extra in (self.site, self.covariates):
+        for extra in (self.site, self.covariates, self.coordinates):
             if extra is not None:
                 h.update(pd.util.hash_pandas_object(extra, index=True).to_numpy().tobytes())
         return h.hexdigest()
@@ -221,10 +230,12 @@ class MultiViewData:
             raise DataError(f"subset: subject(s) listed twice, e.g. '{subjects[subjects.duplicated()][0]}'.")
         return replace(self, views={n: df.loc[subjects] for n, df in self.views.items()}, subjects=subjects,
                        site=None if self.site is None else self.site.loc[subjects],
-                       covariates=None if self.covariates is None else self.covariates.loc[subjects])
+                       covariates=None if self.covariates is None else self.covariates.loc[subjects],
+                       coordinates=None if self.coordinates is None else self.coordinates.loc[subjects])
 
     def select_views(self, names) -> MultiViewData:
-        """The cohort with only the views ``names`` (in that order), same subjects, site and covariates.
+        """The cohort with only the views ``names`` (in that order), same subjects, site, covariates and
+        coordinates.
 
         Raises
         ------
@@ -291,5 +302,7 @@ class MultiViewData:
                                 "subjects too.")
             c = self.covariates.reindex(columns=prep.covariate_names, fill_value=0.0).to_numpy(dtype=float)
             cov = (c - np.asarray(prep.covariate_mean)) / np.asarray(prep.covariate_sd)
+        coords = None if self.coordinates is None else self.coordinates.to_numpy(dtype=float)
         return ModelArrays(views=tuple(views), subjects=tuple(self.subjects), site=site, sites=tuple(prep.sites),
-                           covariates=cov, covariate_names=tuple(prep.covariate_names))
+                           covariates=cov, covariate_names=tuple(prep.covariate_names), coordinates=coords,
+                           coordinate_names=() if self.coordinates is None else tuple(self.coordinates.columns))

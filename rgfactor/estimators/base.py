@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 import warnings
 import numpy as np
 import xarray as xr
@@ -20,9 +21,10 @@ from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
+from rgfactor.estimators.smooth import SmoothFactorsMixin, check_new_coordinates, resolution_warnings
 
 
-class FactorModel(BaseEstimator):
+class FactorModel(SmoothFactorsMixin, BaseEstimator):
     """Shared machinery of the factor-model estimators (GFA, PCCA, PPLS). Not used directly."""
 
     structure = "base"
@@ -49,7 +51,10 @@ class FactorModel(BaseEstimator):
         site = self.site_effects if site_effects is None else site_effects
         return config_from_arrays(arrays, self._n_factors(arrays), sparsity=sparsity, site_effects=site,
                                   activity=self._activity(arrays), response_views=self._response_views(),
-                                  view_weights=getattr(self, "view_weights", "none"))
+                                  view_weights=getattr(self, "view_weights", "none"),
+                                  factor_prior=getattr(self, "factor_prior", "normal"),
+                                  lengthscale_range=getattr(self, "lengthscale_range", None),
+                                  n_basis=getattr(self, "n_basis", None))
 
     def _reset(self) -> None:
         for name in self.FITTED:
@@ -94,7 +99,7 @@ class FactorModel(BaseEstimator):
             return config, describe(config)
 
         method, sparsity, config, model = resolve_engine(method or self.method, self.sparsity, build)
-        mdata = model_data(arrays)
+        mdata = model.prepare_data(model_data(arrays))
         if (self.batch_size is not None or self.devices is not None) and method != "cavi":
             raise SpecError(f"batch_size and devices apply to the closed-form engine, not method='{method}'; "
                             "use method='cavi' (or 'auto').")
@@ -105,13 +110,17 @@ class FactorModel(BaseEstimator):
                          random_state=self.random_state, progress=progress)
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
-                                      multimodal=method == "nuts", rotate=method == "nuts",
+                                      multimodal=method == "nuts",
+                                      rotate=method == "nuts" and getattr(model.factors, "rotation_invariant", True),
                                       random_state=self.random_state, method=method)
         if method == "nuts":
             nd = nuts_diagnostics(idata)
             for message in nd.pop("warnings"):
                 warnings.warn(message, ConvergenceWarning, stacklevel=2)
             diagnostics.update(nd)
+        if config.factor_prior == "gp":
+            for message in resolution_warnings(model.factors, idata.posterior):
+                warnings.warn(message, ConvergenceWarning, stacklevel=2)
         diagnostics["alignment"] = info["alignment"]
         return {"idata_": idata, "config_": config, "preprocessing_": prep, "diagnostics_": diagnostics,
                 "variance_explained_": info["variance_explained"],
@@ -195,7 +204,12 @@ class FactorModel(BaseEstimator):
                        {v: vp.features for v, vp in self.preprocessing_.views.items()}, new_data.site,
                        self.preprocessing_.sites)
         arrays = new_data.to_arrays(self.preprocessing_)
-        return new_subject_posterior(self.model_, self._global_means(), arrays, model_data(arrays), hide=hide)
+        if self.config_.factor_prior == "gp":
+            arrays = replace(arrays, coordinates=check_new_coordinates(
+                new_data.coordinates, self.config_.coordinate_names, self.model_.factors.basis))
+        model = self.model_
+        return new_subject_posterior(model, self._global_means(), arrays, model.prepare_data(model_data(arrays)),
+                                     hide=hide)
 
     def transform(self, new_data: MultiViewData) -> xr.DataArray:
         """Factors of unseen subjects (Laplace posterior mode given the fitted globals), dims (subject, factor).

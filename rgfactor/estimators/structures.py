@@ -54,6 +54,14 @@ class GFA(FactorModel):
     progress : progress bars: 'auto' (default: shown once a fit has run for a few seconds, with
         compilation as its own phase), True or False.
     random_state : seed; the same seed gives the same fit.
+    factor_prior : 'normal' (default: z_n ~ N(0, I)) or 'gp': factors smooth over the data's
+        ``coordinates`` (MEFISTO's model, Velten et al. 2022, on an HSGP basis; per factor a
+        lengthscale and a scale, the share of its variance that is spatial; docs/models/spatial_factors.md,
+        :mod:`rgfactor.generative.gp_factors`). Every engine ('auto' picks the closed form; no ``batch_size``).
+    lengthscale_range : factor_prior='gp': (lower, upper) lengthscales in coordinate units holding 98%
+        of the prior mass; the lower one sets the basis size. None: 0.1 and 1 times the largest
+        coordinate range.
+    n_basis : factor_prior='gp': HSGP basis functions per coordinate (None: Riutort-Mayol et al.'s rule).
 
     Attributes
     ----------
@@ -68,7 +76,8 @@ class GFA(FactorModel):
     def __init__(self, n_factors: int = 10, *, sparsity: str = "auto", site_effects=False,
                  view_weights="none", method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
-                 devices=None, progress="auto", random_state: int = 0):
+                 devices=None, progress="auto", random_state: int = 0, factor_prior: str = "normal",
+                 lengthscale_range=None, n_basis=None):
         _store_params(self, locals())
 
 

@@ -13,6 +13,7 @@ SPARSITY = ("auto", "ard", "horseshoe", "spike_and_slab")
 # Gaussian views and on the dispersion of NB views); 'auto' (True: site intercepts everywhere plus the
 # scale effect on Gaussian views, the richest model every engine can fit)
 SITE_EFFECTS = ("none", "location", "location_scale", "auto")
+FACTOR_PRIORS = ("normal", "gp")
 
 
 def normalise_site_effects(value) -> str:
@@ -52,6 +53,11 @@ class ModelConfig:
     view_weights : per view, the power w_m > 0 of its likelihood (a tempered or power posterior,
         p(theta | y) ∝ p(theta) prod_m p(y_m | theta)^{w_m}; :mod:`rgfactor.generative.view_weights`).
         None (default): every weight 1, the ordinary posterior.
+    factor_prior : 'normal' (default: z_n ~ N(0, I)) or 'gp' (factors smooth over the subjects'
+        coordinates, :mod:`rgfactor.generative.gp_factors`).
+    gp_basis : factor_prior='gp': the HSGP basis (``HSGPBasis.to_json``), fixed by the training coordinates.
+    gp_lengthscale_prior : factor_prior='gp': (a, b) of the inverse-gamma prior of the lengthscales.
+    coordinate_names : factor_prior='gp': names of the coordinates, in the basis's order.
     """
 
     views: tuple[tuple[str, str, int], ...]
@@ -67,6 +73,10 @@ class ModelConfig:
     ard_shape: float = 1.0
     ard_rate: float = 1.0
     view_weights: tuple[tuple[str, float], ...] | None = None
+    factor_prior: str = "normal"
+    gp_basis: str | None = None
+    gp_lengthscale_prior: tuple[float, float] | None = None
+    coordinate_names: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "site_effects", normalise_site_effects(self.site_effects))
@@ -74,6 +84,13 @@ class ModelConfig:
             raise SpecError(f"unknown sparsity '{self.sparsity}'; choose one of {SPARSITY}.")
         if self.n_factors < 1:
             raise SpecError(f"n_factors must be >= 1, got {self.n_factors}.")
+        if self.factor_prior not in FACTOR_PRIORS:
+            raise SpecError(f"unknown factor_prior '{self.factor_prior}'; choose one of {FACTOR_PRIORS}.")
+        if self.factor_prior == "gp" and (self.gp_basis is None or self.gp_lengthscale_prior is None):
+            raise SpecError("factor_prior='gp' needs the HSGP basis and lengthscale prior (built from the "
+                            "coordinates by config_from_arrays).")
+        if self.factor_prior == "gp" and self.response_views:
+            raise SpecError("factor_prior='gp' is available for GFA and PCCA, not PPLS.")
         if self.response_views and self.n_factors % 2:
             raise SpecError(f"a PPLS config needs n_factors = 2 x n_components, got {self.n_factors}.")
         unknown = set(self.response_views) - set(self.view_names)
@@ -124,4 +141,7 @@ def config_from_dict(d: dict) -> ModelConfig:
     d["response_views"] = tuple(d.get("response_views", ()))
     if d.get("view_weights") is not None:
         d["view_weights"] = tuple((name, float(w)) for name, w in d["view_weights"])
+    if d.get("gp_lengthscale_prior") is not None:
+        d["gp_lengthscale_prior"] = tuple(float(v) for v in d["gp_lengthscale_prior"])
+    d["coordinate_names"] = tuple(d.get("coordinate_names", ()))
     return ModelConfig(**d)

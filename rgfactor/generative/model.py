@@ -25,9 +25,11 @@ import numpy as np
 import numpyro
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.errors import SpecError
+from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.config import ModelConfig, normalise_site_effects
 from rgfactor.generative.factors import IidNormalFactors
+from rgfactor.generative.gp_factors import GPFactors, gp_factor_settings
+from rgfactor.generative.hsgp import HSGPBasis
 from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
 from rgfactor.generative.likelihoods.site_scale import with_site_scale
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
@@ -56,6 +58,8 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
         out["exposure"] = jnp.asarray(arrays.exposure, dtype)
     if arrays.confounders is not None:
         out["confounders"] = jnp.asarray(arrays.confounders, dtype)
+    if arrays.coordinates is not None:    # factor_prior='gp' (rgfactor.generative.gp_factors)
+        out["coordinates"] = jnp.asarray(arrays.coordinates, dtype)
     return out
 
 
@@ -126,6 +130,12 @@ class Model:
         for view in self.views:
             out.update({v.name: v for v in view.variables()})
         return out
+
+    def prepare_data(self, data: dict) -> dict:
+        """Model data with the arrays the components precompute from it (the GP factor prior's basis at
+        the subjects' coordinates); ``data`` itself is not modified."""
+        prepare = getattr(self.factors, "prepare_data", None)
+        return data if prepare is None else prepare(data)
 
     # ------------------------------------------------------------------ NumPyro
     def program(self, engine: str = "svi"):
@@ -240,7 +250,10 @@ def describe(config: ModelConfig) -> Model:
     if issubclass(prior_cls, HorseshoeLoadings):
         kwargs.update(slab_scale=config.slab_scale, slab_df=config.slab_df)
     base = prior_cls(**kwargs)
-    factors = PPLSFactors(config.n_components) if config.response_views else IidNormalFactors()
+    if config.factor_prior == "gp":
+        factors = GPFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior)
+    else:
+        factors = PPLSFactors(config.n_components) if config.response_views else IidNormalFactors()
     views = []
     for name, likelihood, n_features in config.views:
         if name in config.response_views:
@@ -265,9 +278,24 @@ def describe(config: ModelConfig) -> Model:
 
 def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects=False,
                        activity: dict[str, np.ndarray] | None = None, response_views: tuple = (),
-                       view_weights=None, **priors) -> ModelConfig:
+                       view_weights=None, factor_prior: str = "normal", lengthscale_range=None, n_basis=None,
+                       **priors) -> ModelConfig:
     """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``; ``view_weights``
-    'none'/None, 'auto' or a dict (:func:`rgfactor.generative.view_weights.resolve_view_weights`)."""
+    'none'/None, 'auto' or a dict (:func:`rgfactor.generative.view_weights.resolve_view_weights`);
+    ``factor_prior='gp'`` builds the HSGP basis from ``arrays.coordinates`` (``lengthscale_range``,
+    ``n_basis``: :func:`rgfactor.generative.gp_factors.gp_factor_settings`).
+
+    Raises
+    ------
+    DataError  for factor_prior='gp' without coordinates.
+    """
+    if factor_prior == "gp":
+        if arrays.coordinates is None:
+            raise DataError("factor_prior='gp' makes factors smooth over the subjects' coordinates; pass "
+                            "coordinates= (a DataFrame indexed by subject) to MultiViewData.from_pandas.")
+        gp = gp_factor_settings(arrays.coordinates, lengthscale_range, n_basis)
+        priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"],
+                      coordinate_names=tuple(arrays.coordinate_names))
     act = None
     if activity is not None:
         act = tuple((v.name, tuple(int(a) for a in activity[v.name])) for v in arrays.views)
@@ -277,4 +305,5 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         site_effects=normalise_site_effects(site_effects) if arrays.n_sites > 1 else "none",
         n_sites=arrays.n_sites, n_covariates=0 if arrays.covariates is None else arrays.covariates.shape[1],
         activity=act, response_views=tuple(response_views),
-        view_weights=resolve_view_weights(view_weights, {v.name: v.n_features for v in arrays.views}), **priors)
+        view_weights=resolve_view_weights(view_weights, {v.name: v.n_features for v in arrays.views}),
+        factor_prior=factor_prior, **priors)

@@ -53,6 +53,10 @@ def pad_subjects(data: dict, n_pad: int) -> dict:
         out["site"] = pad(data["site"], -1)
     if "covariates" in data:
         out["covariates"] = pad(data["covariates"], 0)
+    for key in ("coordinates", "gp_phi"):     # factor_prior='gp': padded rows at the first subject's location
+        if key in data:
+            c = data[key]
+            out[key] = jnp.concatenate([c, jnp.broadcast_to(c[:1], (extra,) + c.shape[1:])], axis=0)
     return out
 
 

@@ -6,7 +6,7 @@ import arviz as az
 import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.dims import COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
+from rgfactor.dims import COORDINATE, COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
 from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
 from rgfactor.posterior.layout import layout_draws
@@ -98,6 +98,10 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     if arrays.covariates is not None:  # standardised, as the model saw them
         constant["covariates"] = arrays.covariates
         dims["covariates"] = [SUBJECT, COVARIATE]
+    if arrays.coordinates is not None:   # factor_prior='gp': the locations the factors are smooth over
+        constant["coordinates"] = arrays.coordinates
+        dims["coordinates"] = [SUBJECT, COORDINATE]
+        coords[COORDINATE] = list(arrays.coordinate_names)
     idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims=dims)
     idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are

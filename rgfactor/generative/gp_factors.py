@@ -1,0 +1,224 @@
+"""Spatially smooth factors: a Hilbert-space GP factor prior over the subjects' coordinates.
+
+For factor k and a subject at location s (1-3 coordinates; MEFISTO, Velten et al. 2022, Nat Methods
+19:179, eq. 1-2, with its "scale" parameter):
+
+    z_k(s) = sqrt(scale_k) f_k(s) + sqrt(1 - scale_k) e_k(s),   e_k(s) ~ N(0, 1) independently,
+    f_k(s) = sum_j phic_j(s) sqrt(S(omega_j; lengthscale_k)) gp_z_jk,   gp_z_jk ~ N(0, 1),
+
+f_k a unit-amplitude squared-exponential GP in the Hilbert-space approximation of Solin & Särkkä
+(2020, Stat Comput 30:419) with the non-centred weights and basis-size rule of Riutort-Mayol et al.
+(2023, Stat Comput 33:17), the basis being :class:`rgfactor.generative.hsgp.HSGPBasis` (centred over
+the training subjects, so the smooth part cannot trade off with the views' intercepts). ``scale_k`` in
+[0, 1] is the share of the factor's prior variance that is spatial: 0 is an ordinary N(0, 1) factor,
+1 a purely smooth one; the prior variance of z_k(s) stays 1 (up to the HSGP approximation), as under
+the normal prior, so ARD precisions and loadings keep their meaning and smooth and non-smooth factors
+mix in one model.
+
+Priors: lengthscale_k ~ InverseGamma with 1% of its mass below and above ``lengthscale_range``
+(Betancourt 2017; :func:`rgfactor.generative.hsgp.inverse_gamma_from_quantiles`), scale_k ~
+Uniform(0, 1 - SCALE_GAP): the independent part keeps at least SCALE_GAP of the variance, because the
+HSGP covariance Phi S Phi^T has rank at most the basis size, and z given f would otherwise have a
+degenerate density.
+
+Parameterisations (``engine``):
+
+* 'svi' and 'cavi': Z is sampled given the smooth part, z_nk ~ N(sqrt(scale_k) f_k(s_n), 1 - scale_k) (centred in
+  Z, non-centred in the basis weights). Mean-field q(Z) then is the usual factor-model family, and the
+  weights are a regression of Z on the basis, well conditioned. The closed-form engine's updates are
+  in :mod:`rgfactor.generative.gp_factors_cavi`.
+* 'nuts': fully non-centred, Z = sqrt(scale) f + sqrt(1 - scale) Z_raw, Z_raw ~ N(0, 1) (Z a
+  deterministic site), which avoids the funnel of the centred form as scale -> 1.
+
+The reported ``gp_weight`` (basis, factor) = sqrt(scale_k) sqrt(S_jk) gp_z_jk is the smooth part in
+the basis, Phi gp_weight = sqrt(scale) f: it interpolates factors to new locations, and the prior of a
+new subject's z given the fit is N(phi(s) gp_weight, 1 - scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from scipy import special
+
+from rgfactor.errors import DataError, SpecError
+from rgfactor.generative.components import ALL_ENGINES
+from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
+from rgfactor.generative.hsgp import HSGPBasis, inverse_gamma_from_quantiles
+from rgfactor.generative.variables import FACTOR_COEF, FACTOR_SCALE, HELPER, Role, Variable
+
+SCALE_GAP = 1e-3
+# default lengthscale_range, as fractions of the largest coordinate range: the shortest lengthscale
+# sets the basis size (Riutort-Mayol et al. 2023, eq. 19-21: 13 functions per coordinate at 0.1)
+LENGTHSCALE_RANGE = (0.1, 1.0)
+
+# Z is signed with its factor but not rotatable: a rotation mixes factors of different lengthscales
+Z = Variable("Z", ("subject", "factor"), Role.REPORTED | Role.FACTOR | Role.SIGNED, "latent factors")
+LENGTHSCALE = Variable("lengthscale", ("factor",), FACTOR_SCALE, "GP lengthscale of each factor (coordinate units)")
+SCALE = Variable("scale", ("factor",), FACTOR_SCALE,
+                 "share of the factor's prior variance that is spatial (MEFISTO's scale), in [0, 1]")
+GP_WEIGHT = Variable("gp_weight", ("basis", "factor"), FACTOR_COEF,
+                     "smooth part in the basis: Phi gp_weight = sqrt(scale) f (factor units)")
+GP_Z = Variable("gp_z", ("basis", "factor"), HELPER, "non-centred basis weights, N(0, 1)")
+Z_RAW = Variable("Z_raw", ("subject", "factor"), HELPER, "NUTS: the independent part of Z, N(0, 1)")
+
+
+@partial(jax.jit, static_argnums=0)
+def _smooth_weights(basis: HSGPBasis, gp_z, lengthscale, scale):
+    # compiled once: eager evaluation (NumPyro's initialisation, draws) would compile the spectral
+    # density's many small operations one by one
+    sd = basis.sqrt_spectral_density(lengthscale)                   # (..., K, size)
+    return jnp.sqrt(scale)[..., None, :] * jnp.swapaxes(sd, -1, -2) * gp_z
+
+
+@partial(jax.jit, static_argnums=0)
+def _phi(basis: HSGPBasis, coords):
+    return basis.phi(coords)
+
+
+def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None) -> dict:
+    """The settings of :class:`GPFactors` for training coordinates ``coords`` (n, D).
+
+    Parameters
+    ----------
+    coords : (n, D) training coordinates (coordinate units).
+    lengthscale_range : (lower, upper) lengthscales in coordinate units holding 98% of the prior mass;
+        None: :data:`LENGTHSCALE_RANGE` times the largest coordinate range.
+    n_basis : basis functions per coordinate (int or one per coordinate); None: the rule of
+        :func:`rgfactor.generative.hsgp.basis_rule` for the lower lengthscale.
+
+    Returns
+    -------
+    dict: ``basis`` (HSGPBasis JSON) and ``lengthscale_prior`` (a, b) of the inverse gamma.
+
+    Raises
+    ------
+    SpecError  for a lengthscale_range not 0 < lower < upper, or a bad n_basis.
+    """
+    coords = np.asarray(coords, dtype=float)
+    span = float(np.ptp(coords, axis=0).max())
+    if lengthscale_range is None:
+        lengthscale_range = (LENGTHSCALE_RANGE[0] * span, LENGTHSCALE_RANGE[1] * span)
+    if len(tuple(lengthscale_range)) != 2:
+        raise SpecError(f"lengthscale_range must be (lower, upper), got {lengthscale_range}.")
+    lo, hi = (float(v) for v in lengthscale_range)
+    a, b = inverse_gamma_from_quantiles(lo, hi)
+    # the basis takes the range in its scaled units (fractions of the largest half-range)
+    basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * lo / span, 2 * hi / span), n_basis=n_basis)
+    return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
+
+
+@dataclass(frozen=True)
+class GPFactors(GPFactorsCavi):
+    """Factor prior with a per-factor HSGP smooth part over the subjects' coordinates (module docstring).
+
+    Attributes
+    ----------
+    basis : the :class:`HSGPBasis` (squared exponential) fitted on the training coordinates.
+    lengthscale_prior : (a, b) of the inverse-gamma prior of lengthscale_k (coordinate units).
+
+    The model data must hold ``coordinates`` (subject, coordinate), as :func:`rgfactor.generative.model.
+    model_data` writes them from the data layer.
+    """
+
+    basis: HSGPBasis
+    lengthscale_prior: tuple
+    engines = ALL_ENGINES
+    rotation_invariant = False
+
+    def variables(self) -> tuple[Variable, ...]:
+        return (Z, LENGTHSCALE, SCALE, GP_WEIGHT, GP_Z, Z_RAW)
+
+    # ------------------------------------------------------------------ priors
+    def lengthscale_dist(self):
+        return dist.InverseGamma(*self.lengthscale_prior)
+
+    def scale_dist(self):
+        return dist.Uniform(0.0, 1.0 - SCALE_GAP)
+
+    def prepare_data(self, data: dict) -> dict:
+        """``data`` with the centred basis at the subjects' coordinates, ``gp_phi`` (n, size), evaluated
+        once outside the engines' compiled steps."""
+        return {**data, "gp_phi": self.phi(data)}
+
+    def phi(self, data: dict):
+        """(n, size) centred basis at the subjects' coordinates (``gp_phi`` when prepared)."""
+        if "gp_phi" in data:
+            return data["gp_phi"]
+        if "coordinates" not in data:
+            raise DataError("factor_prior='gp' needs the subjects' coordinates: pass coordinates= to "
+                            "MultiViewData.from_pandas.")
+        return _phi(self.basis, data["coordinates"])
+
+    def smooth_weights(self, gp_z, lengthscale, scale):
+        """(..., size, K) gp_weight from gp_z (..., size, K), lengthscale (..., K), scale (..., K)."""
+        return _smooth_weights(self.basis, gp_z, lengthscale, scale)
+
+    # ------------------------------------------------------------------ NumPyro
+    def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
+        """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {}). 'svi' and 'cavi'
+        (the conjugate form of :mod:`rgfactor.generative.gp_factors_cavi`): Z centred given the smooth
+        part; 'nuts': non-centred."""
+        with numpyro.plate("factor", n_factors, dim=-1):
+            ls = numpyro.sample("lengthscale", self.lengthscale_dist())
+            scale = numpyro.sample("scale", self.scale_dist())
+            with numpyro.plate("basis", self.basis.size, dim=-2):
+                weights = self.smooth_weights(numpyro.sample("gp_z", dist.Normal(0.0, 1.0)), ls, scale)
+        loc = self.phi(data) @ weights                                          # (n, K)
+        sd = jnp.sqrt(1.0 - scale)
+        with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate("factor", n_factors, dim=-1):
+            if engine == "nuts":
+                raw = numpyro.sample("Z_raw", dist.Normal(0.0, 1.0))
+                return numpyro.deterministic("Z", loc + sd * raw), {}
+            return numpyro.sample("Z", dist.Normal(loc, sd)), {}
+
+    def _conditional(self, data: dict, params: dict):
+        loc = self.phi(data) @ jnp.asarray(params["gp_weight"])
+        return loc, 1.0 - jnp.asarray(params["scale"])
+
+    def log_density(self, z, data: dict, params: dict | None = None):
+        """log p(Z | globals) of new subjects: z_nk ~ N(phi(s_n) gp_weight_k, 1 - scale_k), at the
+        posterior means ``params`` of gp_weight and scale."""
+        loc, var = self._conditional(data, params)
+        return jnp.sum(dist.Normal(loc, jnp.sqrt(var)).log_prob(z))
+
+    def log_density_derivatives(self, z, data: dict, params: dict | None = None):
+        """Gradient (n, K) and Hessian blocks (n, K, K) of :meth:`log_density` in z."""
+        loc, var = self._conditional(data, params)
+        n, k = z.shape
+        return -(z - loc) / var, jnp.broadcast_to(-jnp.diag(1.0 / var), (n, k, k))
+
+    def derive(self, draws: dict) -> dict:
+        """gp_weight from the sampled gp_z, lengthscale and scale (reported; gp_z is a helper)."""
+        if "gp_z" not in draws:
+            return draws
+        out = dict(draws)
+        out["gp_weight"] = np.asarray(self.smooth_weights(jnp.asarray(draws["gp_z"]), jnp.asarray(draws["lengthscale"]),
+                                                          jnp.asarray(draws["scale"])))
+        return out
+
+    def init_values(self, values: dict, engine: str) -> dict:
+        """The PCA start of Z (Z itself under SVI, the non-centred Z_raw under NUTS); the GP globals at
+        their prior medians (scale 1/2, lengthscale the inverse gamma's median) and gp_z = 0, given
+        explicitly so that the engines need no Monte Carlo medians of them."""
+        values = dict(values)
+        if "Z" in values:
+            k = np.shape(values["Z"])[-1]
+            a, b = self.lengthscale_prior
+            values.setdefault("lengthscale", np.full(k, b / special.gammaincinv(a, 0.5)))
+            values.setdefault("scale", np.full(k, 0.5 * (1.0 - SCALE_GAP)))
+            values.setdefault("gp_z", np.zeros((self.basis.size, k)))
+            if engine == "nuts":
+                values["Z_raw"] = values.pop("Z")
+        return values
+
+    # ------------------------------------------------------------------ interpolation
+    def smooth_part(self, coords, gp_weight):
+        """(..., n, K) the smooth part sqrt(scale) f at ``coords`` (n, D) from gp_weight (..., size, K)."""
+        return jnp.einsum("nj,...jk->...nk", _phi(self.basis, jnp.asarray(coords)), jnp.asarray(gp_weight))
