@@ -22,7 +22,7 @@ from rgfactor.errors import SpecError
 
 STRUCTURES = ("GFA", "PCCA", "PPLS", "Mediation", "SVC")
 # size/structure keys of [model] each structure takes (besides the shared keys below)
-STRUCTURE_KEYS = {"GFA": {"n_factors"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"},
+STRUCTURE_KEYS = {"GFA": {"n_factors", "factor_prior", "lengthscale_range", "n_basis"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"},
                   "Mediation": {"n_factors"}, "SVC": set()}
 FACTOR_MODEL_KEYS = {"sparsity", "site_effects", "view_weights"}   # the factor models' shared [model] keys
 SHARED_MODEL_KEYS = {"Mediation": {"sparsity", "site_effects"}, "SVC": set()}   # default: FACTOR_MODEL_KEYS

@@ -208,3 +208,31 @@ def test_interpolation_transform_and_roundtrip(spatial_fit, tmp_path):
     pd.testing.assert_frame_equal(back.factor_smoothness(), model.factor_smoothness())
     np.testing.assert_allclose(back.factors_at(data.coordinates[:5]).values, at.values[:5], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(back.transform(sub).values, z_new.values, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_gp_factors_from_a_spec_with_coordinates_in_the_clinical_table(tmp_path):
+    """`rgfactor fit` on a user's files: [data.clinical] coordinates -> MultiViewData.coordinates, and
+    [model] factor_prior = "gp" -> a GFA with smooth factors; the run directory loads with them."""
+    from rgfactor.cli import run_fit
+
+    data, truth = rgf.simulate.spatial(80, (0.3, 0.0), views={"genes": ("gaussian", 12)}, random_state=4)
+    data.views["genes"].rename_axis("cell").to_csv(tmp_path / "genes.csv")
+    clinical = data.coordinates.rename_axis("cell").assign(layer=np.where(truth["Z"][:, 0] > 0, "upper", "lower"))
+    clinical.to_csv(tmp_path / "cells.csv")
+    (tmp_path / "spatial.toml").write_text(
+        'name = "spatial"\nseed = 0\n[data]\nsource = "tables"\n'
+        '[data.views.genes]\nfile = "genes.csv"\nlikelihood = "gaussian"\ntransform = "none"\n'
+        '[data.clinical]\nfile = "cells.csv"\ncoordinates = ["x", "y"]\n'
+        '[model]\nstructure = "GFA"\nn_factors = 2\nfactor_prior = "gp"\nlengthscale_range = [0.1, 1.0]\n'
+        '[inference]\nmethod = "cavi"\n')
+    out = run_fit(tmp_path / "spatial.toml", tmp_path / "run", data_root=None, quick=False, method=None, progress=False)
+    model = rgf.load(out)
+    assert model.config_.factor_prior == "gp" and list(model.config_.coordinate_names) == ["x", "y"]
+    smooth = model.factor_smoothness()
+    assert len(smooth) == 2 and smooth["scale"].max() > 0.5   # the smooth factor is found
+    with pytest.raises(DataError, match="coordinates"):   # a coordinate column that is not in the file
+        from rgfactor.data.tables import from_tables
+        from_tables(tmp_path, views={"genes": {"file": "genes.csv", "likelihood": "gaussian"}},
+                    clinical={"file": "cells.csv", "coordinates": ["x", "depth"]})

@@ -24,6 +24,7 @@ A spec names the files in its ``[data]`` table::
     index = "Patient"
     site = "hospital"               # column of site labels (optional)
     covariates = ["age", "sex"]     # columns adjusted for (optional)
+    coordinates = ["x", "y"]        # the subjects' positions, 1-3 columns (optional; factor_prior = "gp")
     labels = ["grade", "IDH1"]      # columns for the report's associations (default: every other column)
 
 Every error names the view (or the clinical table), the file and the column at fault.
@@ -41,7 +42,7 @@ from rgfactor.errors import DataError
 
 ORIENTATIONS = ("subjects_as_rows", "features_as_rows")
 VIEW_KEYS = {"file", "likelihood", "transform", "orientation", "index", "drop"}
-CLINICAL_KEYS = {"file", "index", "site", "covariates", "labels"}
+CLINICAL_KEYS = {"file", "index", "site", "covariates", "coordinates", "labels"}
 TEXT_SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".tab": "\t"}
 PARQUET = (".parquet", ".pq")
 
@@ -146,7 +147,8 @@ def read_view(folder: Path, name: str, entry: dict) -> tuple[pd.DataFrame, str, 
 
 
 def read_clinical(folder: Path, entry: dict, subjects: pd.Index):
-    """Site Series, covariates DataFrame and labels DataFrame from the clinical table (each None if unnamed)."""
+    """Site Series, covariates, coordinates and labels DataFrames from the clinical table (each None if
+    unnamed; labels empty)."""
     what = "clinical table"
     if not isinstance(entry, dict) or "file" not in entry:
         raise DataError(f"{what}: `file` is missing (keys: {sorted(CLINICAL_KEYS)}).")
@@ -156,23 +158,27 @@ def read_clinical(folder: Path, entry: dict, subjects: pd.Index):
     clin.index = normalise_ids(clin.index, f"{what} '{path}'")
     site_col = entry.get("site")
     cov_cols = list(entry.get("covariates", []))
-    used = ([site_col] if site_col else []) + cov_cols
+    coord_cols = list(entry.get("coordinates", []))
+    used = ([site_col] if site_col else []) + cov_cols + coord_cols
     label_cols = list(entry["labels"]) if "labels" in entry else [c for c in clin.columns if c not in used]
-    for role, cols in (("site", [site_col] if site_col else []), ("covariates", cov_cols), ("labels", label_cols)):
+    for role, cols in (("site", [site_col] if site_col else []), ("covariates", cov_cols),
+                       ("coordinates", coord_cols), ("labels", label_cols)):
         missing = [c for c in cols if c not in clin.columns]
         if missing:
             raise DataError(f"{what}: `{role}` names column(s) {missing}, not in '{path}'; its columns are "
                             f"{[str(c) for c in clin.columns[:12]]}.")
     absent = subjects.difference(clin.index)
-    if site_col or cov_cols:
+    if site_col or cov_cols or coord_cols:
         if len(absent):
             raise DataError(f"{what}: subject(s) {list(absent[:5])} of the views have no row in '{path}' "
-                            f"({len(absent)} in all); site and covariates are needed for every subject.")
+                            f"({len(absent)} in all); site, covariates and coordinates are needed for every "
+                            "subject.")
     clin = clin.reindex(subjects)
     site = clin[site_col] if site_col else None
     covariates = clin[cov_cols] if cov_cols else None
+    coordinates = clin[coord_cols] if coord_cols else None
     labels = clin[label_cols] if label_cols else pd.DataFrame(index=subjects)
-    return site, covariates, labels
+    return site, covariates, coordinates, labels
 
 
 def from_tables(path, *, views: dict, clinical: dict | None = None,
@@ -184,8 +190,8 @@ def from_tables(path, *, views: dict, clinical: dict | None = None,
     path : folder the file names are relative to (absolute file names are used as they are).
     views : dict view name -> {file, likelihood, transform, orientation, index, drop} (see the module
         docstring). ``orientation`` is 'subjects_as_rows' (default) or 'features_as_rows'.
-    clinical : optional {file, index, site, covariates, labels}: the named columns become the site,
-        the covariates and the report's labels.
+    clinical : optional {file, index, site, covariates, coordinates, labels}: the named columns become the
+        site, the covariates, the subjects' coordinates (``factor_prior="gp"``) and the report's labels.
     size_factors : count views' size factors (see :meth:`~rgfactor.data.multiview.MultiViewData.from_pandas`).
 
     Returns
@@ -208,11 +214,11 @@ def from_tables(path, *, views: dict, clinical: dict | None = None,
         if transform is not None:
             transforms[name] = transform
     order = pd.Index(pd.unique(pd.Index([subject_id(s) for df in frames.values() for s in df.index])))
-    site = covariates = None
+    site = covariates = coordinates = None
     labels = pd.DataFrame(index=order)
     if clinical:
-        site, covariates, labels = read_clinical(folder, clinical, order)
+        site, covariates, coordinates, labels = read_clinical(folder, clinical, order)
     data = MultiViewData.from_pandas(frames, likelihoods, site=site, covariates=covariates, transforms=transforms,
-                                     size_factors=size_factors)
+                                     size_factors=size_factors, coordinates=coordinates)
     labels = labels.reindex(data.subjects)
     return data, labels
