@@ -68,9 +68,13 @@ class SVC(BaseEstimator):
     kernel : 'squared_exponential' (default), 'matern52' or 'matern32'.
     lengthscale_range : (lower, upper) lengthscales, as fractions of the largest half-range of the
         coordinates, holding all but 1% + 1% of the inverse-gamma lengthscale prior. Default (0.3, 3):
-        surfaces from roughly 15% of the extent to nearly linear. The lower end sets the number of basis
-        functions (Riutort-Mayol et al.'s rule): lower it for more local surfaces, at O(m^D) more cost.
-    n_basis, boundary_factor : override the rule (int/float or one per coordinate).
+        surfaces from roughly 15% of the extent to nearly linear. The lower end bounds the number of
+        basis functions: lower it for more local surfaces, at O(m^D) more cost.
+    n_basis, boundary_factor : override the rule (int/float or one per coordinate). Default basis
+        (Riutort-Mayol et al. 2023, Sec. 4.3, their iterative procedure): the rule at the prior median
+        lengthscale, at most (distinct locations - 1) functions per coordinate; if their diagnostic
+        fails (a posterior median lengthscale below the shortest the basis resolves), one refit with
+        the rule at that lengthscale. Reported as ``n_basis`` / ``basis_rule`` in spatial_variation().
     amplitude_scale : U of the amplitude's PC prior, P(amplitude_j > U s_j) = 0.05, with s_j = sd(y) /
         rms(x_j) (Gaussian) or 1 / rms(x_j) (link scale): default 1.
     coefficient_scale : prior sd of beta_mean_j in the same units (default 2.5, weakly informative).

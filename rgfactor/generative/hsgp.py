@@ -28,8 +28,9 @@ above ``lengthscale_range[1]`` (Betancourt 2017, "Robust Gaussian processes in S
 boundary factor follow Riutort-Mayol et al. (2023, Sec. 4.3, eq. 19-21 and their Fig. 7 fits) for the
 squared exponential c >= 3.2 l/S, m = 1.75 c S / l; Matérn 5/2: 4.1, 2.65; Matérn 3/2: 4.5, 3.42; c >= 1.2,
 per coordinate d with S_d its half-range, c_d set by the prior's median lengthscale (the box must
-hold the typical correlation range) and m_d by its lower 1% quantile (the shortest lengthscale the
-basis must resolve). Their diagnostic (posterior lengthscale >= the smallest the basis resolves) is
+hold the typical correlation range) and m_d by the shortest lengthscale the basis must resolve
+(``resolve``: by default the prior's lower 1% quantile; the SVC starts from the prior median and
+refits by their diagnostic, :mod:`rgfactor.svc`), at most (distinct locations - 1) per coordinate. Their diagnostic (posterior lengthscale >= the smallest the basis resolves) is
 :meth:`HSGPBasis.check_lengthscale`.
 """
 
