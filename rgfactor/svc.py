@@ -103,7 +103,9 @@ class SVC(BaseEstimator):
         _store_params(self, locals())
 
     # --------------------------------------------------------------- model
-    def _build(self, arrays, resolve: float | None = None) -> SVCModel:
+    def _build(self, arrays, resolve: float | None = None, basis: HSGPBasis | None = None) -> SVCModel:
+        """The model for ``arrays``; the basis by the rule for ``resolve`` unless ``basis`` (a fitted
+        one, on load) is given."""
         lik = get_likelihood(self.likelihood)
         if self.amplitude_scale <= 0 or self.coefficient_scale <= 0:
             raise SpecError(f"amplitude_scale and coefficient_scale must be positive, got {self.amplitude_scale}, "
@@ -111,8 +113,9 @@ class SVC(BaseEstimator):
         lo_hi = tuple(float(v) for v in self.lengthscale_range)
         if len(lo_hi) != 2:
             raise SpecError(f"lengthscale_range must be (lower, upper), got {self.lengthscale_range}.")
-        basis = HSGPBasis.from_coordinates(arrays.coords, self.kernel, lo_hi, self.n_basis, self.boundary_factor,
-                                           resolve=resolve)
+        if basis is None:
+            basis = HSGPBasis.from_coordinates(arrays.coords, self.kernel, lo_hi, self.n_basis,
+                                               self.boundary_factor, resolve=resolve)
         obs = arrays.mask
         y = arrays.y[obs]
         rms = np.sqrt(np.mean(arrays.design**2, axis=0))
@@ -397,7 +400,7 @@ class SVC(BaseEstimator):
                                              columns=meta["coordinate_names"]),
                                 groups=groups, offset=pd.Series(const["offset"].values, index=units),
                                 likelihood=params["likelihood"])
-        model = est._build(arrays)
+        model = est._build(arrays, basis=HSGPBasis.from_json(idata.posterior.attrs["basis"]))
         est.idata_, est.model_, est.diagnostics_ = idata, model, meta["diagnostics"]
         est.spatial_variation_ = pd.DataFrame(meta["spatial_variation"]).set_index("term")
         est.terms_, est.coordinate_names_ = meta["terms"], meta["coordinate_names"]
