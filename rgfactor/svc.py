@@ -26,7 +26,8 @@ from sklearn.base import BaseEstimator
 from rgfactor.data.spatial import new_unit_arrays, spatial_arrays
 from rgfactor.estimators.base import _store_params, run_recorded
 from rgfactor.errors import ConvergenceWarning, DataError, NotFittedError, SpecError
-from rgfactor.generative.hsgp import AMPLITUDE_TAIL, HSGPBasis, HSGPSurfaces, inverse_gamma_from_quantiles
+from rgfactor.generative.hsgp import (AMPLITUDE_TAIL, HSGPBasis, HSGPSurfaces, inverse_gamma_from_quantiles,
+                                     prior_median_lengthscale)
 from rgfactor.generative.likelihoods import get as get_likelihood
 from rgfactor.generative.svc import SubjectIntercept, SVCModel
 from rgfactor.inference.svc import fit_nuts, fit_svi
@@ -37,6 +38,15 @@ from rgfactor.posterior.svc import (INTERVAL, amplitude_savage_dickey, build_ida
 METHODS = ("auto", "nuts", "svi")
 AUTO_NUTS_MAX_UNITS = 3000      # 'auto' uses NUTS up to this many units for non-Gaussian likelihoods
 SUMMARY_VARIABLES = ["amplitude", "lengthscale", "beta_mean", "spatial_sd"]
+
+
+def _basis_rule_text(adaptive: bool, refits: list) -> str:
+    """How the basis size was chosen, for the posterior attrs and spatial_variation()."""
+    if not adaptive:
+        return "n_basis given"
+    text = ("Riutort-Mayol et al. (2023) rule at the prior median lengthscale, at most (distinct "
+            "locations - 1) per coordinate")
+    return text + (f"; refit after their lengthscale check failed with n_basis {refits[0]}" if refits else "")
 
 
 def _pc_rate(upper: float) -> float:
@@ -58,9 +68,13 @@ class SVC(BaseEstimator):
     kernel : 'squared_exponential' (default), 'matern52' or 'matern32'.
     lengthscale_range : (lower, upper) lengthscales, as fractions of the largest half-range of the
         coordinates, holding all but 1% + 1% of the inverse-gamma lengthscale prior. Default (0.3, 3):
-        surfaces from roughly 15% of the extent to nearly linear. The lower end sets the number of basis
-        functions (Riutort-Mayol et al.'s rule): lower it for more local surfaces, at O(m^D) more cost.
-    n_basis, boundary_factor : override the rule (int/float or one per coordinate).
+        surfaces from roughly 15% of the extent to nearly linear. The lower end bounds the number of
+        basis functions: lower it for more local surfaces, at O(m^D) more cost.
+    n_basis, boundary_factor : override the rule (int/float or one per coordinate). Default basis
+        (Riutort-Mayol et al. 2023, Sec. 4.3, their iterative procedure): the rule at the prior median
+        lengthscale, at most (distinct locations - 1) functions per coordinate; if their diagnostic
+        fails (a posterior median lengthscale below the shortest the basis resolves), one refit with
+        the rule at that lengthscale. Reported as ``n_basis`` / ``basis_rule`` in spatial_variation().
     amplitude_scale : U of the amplitude's PC prior, P(amplitude_j > U s_j) = 0.05, with s_j = sd(y) /
         rms(x_j) (Gaussian) or 1 / rms(x_j) (link scale): default 1.
     coefficient_scale : prior sd of beta_mean_j in the same units (default 2.5, weakly informative).
@@ -89,7 +103,9 @@ class SVC(BaseEstimator):
         _store_params(self, locals())
 
     # --------------------------------------------------------------- model
-    def _build(self, arrays) -> SVCModel:
+    def _build(self, arrays, resolve: float | None = None, basis: HSGPBasis | None = None) -> SVCModel:
+        """The model for ``arrays``; the basis by the rule for ``resolve`` unless ``basis`` (a fitted
+        one, on load) is given."""
         lik = get_likelihood(self.likelihood)
         if self.amplitude_scale <= 0 or self.coefficient_scale <= 0:
             raise SpecError(f"amplitude_scale and coefficient_scale must be positive, got {self.amplitude_scale}, "
@@ -97,7 +113,9 @@ class SVC(BaseEstimator):
         lo_hi = tuple(float(v) for v in self.lengthscale_range)
         if len(lo_hi) != 2:
             raise SpecError(f"lengthscale_range must be (lower, upper), got {self.lengthscale_range}.")
-        basis = HSGPBasis.from_coordinates(arrays.coords, self.kernel, lo_hi, self.n_basis, self.boundary_factor)
+        if basis is None:
+            basis = HSGPBasis.from_coordinates(arrays.coords, self.kernel, lo_hi, self.n_basis,
+                                               self.boundary_factor, resolve=resolve)
         obs = arrays.mask
         y = arrays.y[obs]
         rms = np.sqrt(np.mean(arrays.design**2, axis=0))
@@ -155,11 +173,9 @@ class SVC(BaseEstimator):
         get_likelihood(self.likelihood)
         return run_recorded(self, lambda: self._fit(y, X, coordinates, groups, offset, method))
 
-    def _fit(self, y, X, coordinates, groups, offset, method) -> dict:
-        """The fitted attributes (see :func:`rgfactor.estimators.base.run_recorded`)."""
-        t0 = time.perf_counter()
-        arrays = spatial_arrays(y, X, coordinates, groups=groups, offset=offset, likelihood=self.likelihood)
-        model = self._build(arrays)
+    def _infer(self, arrays, method, resolve):
+        """Build the model with the basis for ``resolve`` and run the engine (one pass of :meth:`_fit`)."""
+        model = self._build(arrays, resolve)
         method = self._method(model, arrays.n_units, method)
         with jax.enable_x64(True):
             data = model.model_data(arrays)
@@ -172,10 +188,37 @@ class SVC(BaseEstimator):
             run = fit_svi(model.program(), data, num_steps=self.max_iter or 20000, learning_rate=self.learning_rate,
                           tol=self.tol or 1e-4, num_draws=self.num_draws * self.num_chains,
                           random_state=self.random_state, progress=self.progress)
-        t_infer = time.perf_counter()
         rng = np.random.default_rng(self.random_state)
         with jax.enable_x64(True):
             reported = model.reported(model.derive(run.draws, data, rng))
+        return model, method, data, run, reported, t_setup
+
+    def _fit(self, y, X, coordinates, groups, offset, method) -> dict:
+        """The fitted attributes (see :func:`rgfactor.estimators.base.run_recorded`)."""
+        t0 = time.perf_counter()
+        arrays = spatial_arrays(y, X, coordinates, groups=groups, offset=offset, likelihood=self.likelihood)
+        # basis size (Riutort-Mayol et al. 2023, Sec. 4.3, their iterative procedure): first the rule at
+        # the prior's median lengthscale; if a term's posterior median lengthscale is below the shortest
+        # that basis resolves (their diagnostic), refit once with the rule at that lengthscale (never
+        # below lengthscale_range[0]). An explicit n_basis is used as given.
+        adaptive = self.n_basis is None
+        lower = float(self.lengthscale_range[0])
+        resolve = prior_median_lengthscale(tuple(float(v) for v in self.lengthscale_range)) if adaptive else None
+        refits = []
+        while True:
+            model, method_used, data, run, reported, t_setup = self._infer(arrays, method, resolve)
+            basis = model.surfaces.basis
+            ls_median = np.median(flatten({"l": reported["lengthscale"]})["l"], axis=0)
+            distinct = [len(np.unique(arrays.coords[:, d])) - 1 for d in range(arrays.coords.shape[1])]
+            # a basis with (distinct locations - 1) functions per coordinate spans every surface on the data
+            short = [] if list(basis.n_basis) == distinct else basis.check_lengthscale(ls_median, arrays.terms)
+            if not (adaptive and short and not refits and resolve > lower):
+                break
+            refits.append(list(basis.n_basis))
+            resolve = max(lower, 0.9 * float(ls_median.min()) / basis.scale)
+        method = method_used
+        t_infer = time.perf_counter()
+        with jax.enable_x64(True):
             sd_table = amplitude_savage_dickey(model, data, run.draws)
             eta = linear_predictor_draws(model, reported, data)
             share = spatial_share(reported, arrays.design, eta, arrays.offset)
@@ -184,6 +227,7 @@ class SVC(BaseEstimator):
                      "response": str(getattr(y, "name", None) or "y"), "basis": basis.to_json(),
                      "n_basis": list(basis.n_basis), "boundary_factor": list(basis.boundary_factor),
                      "kernel": basis.kernel, "shortest_lengthscale": basis.shortest_lengthscale(),
+                     "basis_rule": _basis_rule_text(adaptive, refits),
                      "collapsed": int(model.collapsed)}
             idata = build_idata(model, arrays, reported, data, response=attrs["response"],
                                 sample_stats=run.sample_stats, attrs=attrs)
@@ -195,22 +239,21 @@ class SVC(BaseEstimator):
                                                     if v in idata.posterior])
             issues += nd.pop("warnings")
             diagnostics.update(nd)
-        ls_median = np.median(flatten({"l": reported["lengthscale"]})["l"], axis=0)
-        issues += basis.check_lengthscale(ls_median, arrays.terms)
+        issues += short
         wide = [arrays.terms[i] for i in np.flatnonzero(sd_table["grid_tail"].to_numpy() > 1e-3)]
         if wide:
             issues.append(f"the Savage-Dickey quadrature grid may be too narrow for term(s) {wide}; p_constant "
                           "is approximate there.")
         for msg in issues:
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        table = self._variation_table(reported, share, sd_table, arrays.terms, basis)
+        table = self._variation_table(reported, share, sd_table, arrays.terms, basis, attrs["basis_rule"])
         diagnostics.update(n_units=arrays.n_units, n_columns=model.n_columns(), setup_s=t_setup - t0,
-                           inference_s=t_infer - t_setup)
+                           inference_s=t_infer - t_setup, basis_refits=refits)
         return {"idata_": idata, "model_": model, "diagnostics_": diagnostics, "spatial_variation_": table,
                 "terms_": list(arrays.terms), "coordinate_names_": list(arrays.coordinate_names)}
 
     @staticmethod
-    def _variation_table(reported, share, sd_table, terms, basis) -> pd.DataFrame:
+    def _variation_table(reported, share, sd_table, terms, basis, rule) -> pd.DataFrame:
         flat = flatten({k: reported[k] for k in ("amplitude", "lengthscale", "spatial_sd", "beta_mean")})
         cols = {**summarise(flat["amplitude"], "amplitude"), **summarise(flat["spatial_sd"], "spatial_sd"),
                 **summarise(share, "spatial_share"), "lengthscale_median": np.median(flat["lengthscale"], axis=0),
@@ -220,6 +263,7 @@ class SVC(BaseEstimator):
         out = pd.DataFrame(cols, index=pd.Index(terms, name="term"))
         out["n_basis"] = "x".join(str(m) for m in basis.n_basis)
         out["boundary_factor"] = "x".join(f"{c:g}" for c in basis.boundary_factor)
+        out["basis_rule"] = rule
         return out
 
     # --------------------------------------------------------------- fitted quantities
@@ -356,7 +400,7 @@ class SVC(BaseEstimator):
                                              columns=meta["coordinate_names"]),
                                 groups=groups, offset=pd.Series(const["offset"].values, index=units),
                                 likelihood=params["likelihood"])
-        model = est._build(arrays)
+        model = est._build(arrays, basis=HSGPBasis.from_json(idata.posterior.attrs["basis"]))
         est.idata_, est.model_, est.diagnostics_ = idata, model, meta["diagnostics"]
         est.spatial_variation_ = pd.DataFrame(meta["spatial_variation"]).set_index("term")
         est.terms_, est.coordinate_names_ = meta["terms"], meta["coordinate_names"]

@@ -28,8 +28,9 @@ above ``lengthscale_range[1]`` (Betancourt 2017, "Robust Gaussian processes in S
 boundary factor follow Riutort-Mayol et al. (2023, Sec. 4.3, eq. 19-21 and their Fig. 7 fits) for the
 squared exponential c >= 3.2 l/S, m = 1.75 c S / l; Matérn 5/2: 4.1, 2.65; Matérn 3/2: 4.5, 3.42; c >= 1.2,
 per coordinate d with S_d its half-range, c_d set by the prior's median lengthscale (the box must
-hold the typical correlation range) and m_d by its lower 1% quantile (the shortest lengthscale the
-basis must resolve). Their diagnostic (posterior lengthscale >= the smallest the basis resolves) is
+hold the typical correlation range) and m_d by the shortest lengthscale the basis must resolve
+(``resolve``: by default the prior's lower 1% quantile; the SVC starts from the prior median and
+refits by their diagnostic, :mod:`rgfactor.svc`), at most (distinct locations - 1) per coordinate. Their diagnostic (posterior lengthscale >= the smallest the basis resolves) is
 :meth:`HSGPBasis.check_lengthscale`.
 """
 
@@ -88,6 +89,12 @@ def inverse_gamma_from_quantiles(lower: float, upper: float, tail: float = LENGT
     return a, special.gammaincinv(a, 1 - tail) * lower
 
 
+def prior_median_lengthscale(lengthscale_range: tuple) -> float:
+    """Median of the inverse-gamma lengthscale prior of :func:`inverse_gamma_from_quantiles`."""
+    a, b = inverse_gamma_from_quantiles(*lengthscale_range)
+    return b / special.gammaincinv(a, 0.5)
+
+
 def basis_rule(kernel: str, half_ranges, lengthscale_lower: float, lengthscale_typical: float):
     """Number of basis functions and boundary factor per coordinate (Riutort-Mayol et al. 2023, Sec. 4.3).
 
@@ -140,18 +147,25 @@ class HSGPBasis:
 
     @classmethod
     def from_coordinates(cls, coords: np.ndarray, kernel: str, lengthscale_range: tuple,
-                         n_basis=None, boundary_factor=None) -> HSGPBasis:
+                         n_basis=None, boundary_factor=None, resolve: float | None = None) -> HSGPBasis:
         """The basis for training coordinates ``coords`` (n, D) by the rule of :func:`basis_rule`
-        (``n_basis`` / ``boundary_factor`` override it: an int/float or one per coordinate)."""
+        (``n_basis`` / ``boundary_factor`` override it: an int/float or one per coordinate).
+
+        ``resolve`` is the shortest lengthscale the basis must resolve, in units of the largest
+        half-range (default ``lengthscale_range[0]``, the prior's lower 1% quantile). Without
+        ``n_basis``, m_d is at most (number of distinct values of coordinate d) - 1: the centred basis
+        cannot have more independent columns on the training units than that.
+        """
         if kernel not in KERNELS:
             raise SpecError(f"unknown kernel '{kernel}'; choose one of {sorted(KERNELS)}.")
         lo, hi = coords.min(axis=0), coords.max(axis=0)
         half = (hi - lo) / 2.0
         scale = float(half.max())
         half_ranges = tuple(float(h / scale) for h in half)
-        a, b = inverse_gamma_from_quantiles(*lengthscale_range)
-        median = b / special.gammaincinv(a, 0.5)   # median of the inverse gamma
-        m, c = basis_rule(kernel, half_ranges, lengthscale_range[0], median)
+        median = prior_median_lengthscale(lengthscale_range)
+        m, c = basis_rule(kernel, half_ranges, lengthscale_range[0] if resolve is None else resolve, median)
+        distinct = [len(np.unique(coords[:, j])) for j in range(coords.shape[1])]
+        m = tuple(max(1, min(mj, nd - 1)) for mj, nd in zip(m, distinct))
         d = coords.shape[1]
         if n_basis is not None:
             m = tuple(int(v) for v in np.broadcast_to(n_basis, (d,)))
