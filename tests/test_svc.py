@@ -121,7 +121,8 @@ def fitted():
     y, X, C, beta = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        svc = SVC(num_warmup=300, num_draws=300, target_accept=0.95, random_state=0).fit(y, X, C)
+        # n_basis = 10: what the default's lengthscale check refits to here; given, it is one NUTS run, not two
+        svc = SVC(num_warmup=300, num_draws=300, target_accept=0.95, n_basis=10, random_state=0).fit(y, X, C)
     return svc, y, X, C, beta
 
 
@@ -221,40 +222,3 @@ def test_default_basis_never_exceeds_the_distinct_locations():
     median = prior_median_lengthscale((0.3, 3.0))
     assert HSGPBasis.from_coordinates(grid, "squared_exponential", (0.3, 3.0)).n_basis == (15, 15)
     assert HSGPBasis.from_coordinates(grid, "squared_exponential", (0.3, 3.0), resolve=median).n_basis == (6, 6)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_negative_binomial_counts_with_size_factors_against_poisson_gwr():
-    """NB counts with log size factors on a 12 x 12 grid (NUTS, non-centred program): the varying slope
-    is recovered, its 95% intervals cover the truth, and it is at least as close as mgwr's Poisson GWR
-    (the reference the issue names; GWR takes the exposure exp(offset))."""
-    from mgwr.gwr import GWR
-    from mgwr.sel_bw import Sel_BW
-    from spglm.family import Poisson
-
-    from rgfactor.simulate_svc import grid_design
-
-    surfaces = {"intercept": lambda u, v: np.full_like(u, 1.0), "x": lambda u, v: 0.2 + 0.6 * (u + v) / 22.0}
-    y, X, C, truth = grid_design(surfaces, n_side=12, likelihood="negative_binomial", dispersion=10.0,
-                                 log_offset_sd=0.3, random_state=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        svc = SVC("negative_binomial", num_warmup=300, num_draws=300, target_accept=0.9,
-                  random_state=0).fit(y, X, C, offset=truth["offset"])
-    beta = truth["beta"].to_numpy()
-    draws = svc.idata_.posterior["beta"].transpose("chain", "draw", "unit", "term").values
-    est = draws.mean(axis=(0, 1))
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=(0, 1))
-    rmse = np.sqrt(((est - beta) ** 2).mean(axis=0))
-    assert rmse[1] < 0.1, rmse                                 # the slope ranges over 0.2 .. 0.8
-    assert np.corrcoef(est[:, 1], beta[:, 1])[0, 1] > 0.9
-    assert ((beta >= lo) & (beta <= hi)).mean() > 0.8
-    assert svc.diagnostics_["n_divergent"] <= 3                # of 600 draws
-
-    coords, yv, xv = C.to_numpy(), y.to_numpy()[:, None], X.to_numpy()
-    exposure = np.exp(truth["offset"].to_numpy())[:, None]
-    bw = Sel_BW(coords, yv, xv, family=Poisson(), offset=exposure, n_jobs=1).search()
-    gwr = GWR(coords, yv, xv, bw, family=Poisson(), offset=exposure, n_jobs=1).fit().params
-    rmse_gwr = np.sqrt(((gwr - beta) ** 2).mean(axis=0))
-    assert rmse[1] <= rmse_gwr[1], (rmse, rmse_gwr)
