@@ -86,6 +86,7 @@ def test_default_fit_is_summarised_by_arviz_without_warnings(fitted_small, caplo
     post = fitted_small.idata_.posterior
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 25          # 50 draws from q
     assert post.attrs["method"] == "cavi" and post.attrs["inference_library"] == "rgfactor"
+    fitted_small.log_likelihood()   # computed on demand (issue 15), into idata_: the same pseudo-chain layout
     assert fitted_small.idata_.log_likelihood.sizes["chain"] == 2
     names = ["Z", "alpha_mutations", "intercept_rna", "site_effect_radiomics", "sigma_radiomics"]
     with warnings.catch_warnings():
