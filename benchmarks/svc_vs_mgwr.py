@@ -4,11 +4,12 @@ Per replicate (25 x 25 grid, beta0 = 3, beta1 = 1 + (u+v)/12, beta2 = bump, nois
 surface, pointwise 95% interval coverage of the true surfaces (SVC), divergent transitions and max
 R-hat (SVC), wall time end to end (data in, surfaces out) of each method, in the same process.
 
-    python benchmarks/svc_vs_mgwr.py --replicates 10 [--n-basis 6] [--no-mgwr]
+    python benchmarks/svc_vs_mgwr.py --replicates 10 [--n-basis 6] [--no-mgwr] [--resume]
 
 Without --n-basis the SVC chooses its basis by its default rule (reported in the table). mgwr runs
 with n_jobs=1 (its default -1 starts a process per core). Writes benchmarks/results/svc_vs_mgwr.csv
-and .md after every replicate, so an interrupted run keeps the replicates it finished.
+and .md after every replicate, so an interrupted run keeps the replicates it finished (--resume
+runs only the missing ones).
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ def main(argv=None) -> int:
     ap.add_argument("--replicates", type=int, default=10)
     ap.add_argument("--n-basis", type=int, default=None, help="override the SVC's default basis rule")
     ap.add_argument("--no-mgwr", action="store_true", help="skip MGWR (minutes per replicate); GWR still runs")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the replicates already in benchmarks/results/svc_vs_mgwr.csv and run the rest")
     args = ap.parse_args(argv)
-    rows = []
+    rows, done = [], set()
+    if args.resume and (RESULTS / "svc_vs_mgwr.csv").exists():
+        old = pd.read_csv(RESULTS / "svc_vs_mgwr.csv")
+        rows, done = old.to_dict("records"), set(old["replicate"])
     for r in range(args.replicates):
+        if r in done:
+            continue
         y, X, C, truth = fotheringham2017(random_state=r)
         beta = truth["beta"]
         rows.append({"replicate": r, **run_svc(y, X, C, beta, args.n_basis, r)})

@@ -20,7 +20,8 @@ import tomli_w
 
 from rgfactor.errors import SpecError
 
-STRUCTURES = ("GFA", "PCCA", "PPLS", "Mediation", "SVC")
+FACTOR_STRUCTURES = ("GFA", "PCCA", "PPLS")   # the factor models (rgfactor.estimators.structures)
+STRUCTURES = FACTOR_STRUCTURES + ("Mediation", "SVC")   # each handled in rgfactor.spec_structures
 # size/structure keys of [model] each structure takes (besides the shared keys below)
 STRUCTURE_KEYS = {"GFA": {"n_factors", "factor_prior", "lengthscale_range", "n_basis"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"},
                   "Mediation": {"n_factors"}, "SVC": set()}

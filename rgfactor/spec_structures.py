@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rgfactor.errors import DataError, SpecError
+from rgfactor.spec import FACTOR_STRUCTURES, STRUCTURES as SPEC_STRUCTURES
 
 
 @dataclass(frozen=True)
@@ -254,8 +255,10 @@ def _svc_fingerprint(table, labels, spec) -> str:
 SVC_STRUCTURE = Structure(build=_build_svc, fit=_fit_svc, write=_write_svc,
                           record=lambda model: {"likelihood": model.likelihood}, fingerprint=_svc_fingerprint)
 
-STRUCTURES = {"GFA": FACTOR_MODEL, "PCCA": FACTOR_MODEL, "PPLS": FACTOR_MODEL, "Mediation": MEDIATION,
-              "SVC": SVC_STRUCTURE}
+STRUCTURES = {**dict.fromkeys(FACTOR_STRUCTURES, FACTOR_MODEL), "Mediation": MEDIATION, "SVC": SVC_STRUCTURE}
+if set(STRUCTURES) != set(SPEC_STRUCTURES):   # the spec's list of structures is the one list
+    raise RuntimeError(f"rgfactor.spec_structures handles {sorted(STRUCTURES)}, rgfactor.spec declares "
+                       f"{sorted(SPEC_STRUCTURES)}")
 
 
 def structure_of(spec) -> Structure:

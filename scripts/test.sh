@@ -5,4 +5,4 @@
 source "$(dirname "$0")/_venv.sh" "[test]"
 # Two workers by default (pytest-xdist; tests of one file share a worker and its fixtures):
 # RGFACTOR_TEST_WORKERS=0 runs in this process, e.g. for a debugger.
-python -m pytest -q -p no:cacheprovider -n "${RGFACTOR_TEST_WORKERS:-2}" --dist loadfile "$@"
+python -m pytest -q -p no:cacheprovider -n "${RGFACTOR_TEST_WORKERS:-2}" --dist loadfile --durations=30 "$@"
