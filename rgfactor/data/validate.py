@@ -47,9 +47,9 @@ def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
     dupf = df.columns[df.columns.duplicated()]
     if len(dupf):
         raise DataError(f"view '{name}' has duplicated feature names, e.g. '{dupf[0]}'.")
-    nonnum = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    nonnum = [(c, t) for c, t in df.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]   # no column copies
     if nonnum:
-        raise DataError(f"view '{name}' has non-numeric feature '{nonnum[0]}' (dtype {df[nonnum[0]].dtype}); "
+        raise DataError(f"view '{name}' has non-numeric feature '{nonnum[0][0]}' (dtype {nonnum[0][1]}); "
                         "encode it numerically or move it to covariates.")
     x = df.to_numpy(dtype=float, na_value=np.nan)
     inf = np.isinf(x)

@@ -16,6 +16,7 @@ from rgfactor.errors import ConvergenceWarning, DataError, DataWarning, NotFitte
 from rgfactor.generative.config import ModelConfig
 from rgfactor.generative.model import Model, config_from_arrays, describe, model_data
 from rgfactor.inference.engines import resolve_engine, run_engine
+from rgfactor.inference.blas import blas_threads
 from rgfactor.inference.interrupt import interruptible
 from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
@@ -325,7 +326,7 @@ def run_recorded(estimator, fit):
     protection; the warnings it raised are shown once it is done and kept in diagnostics_['warnings'],
     with the wall time; then the attributes are set on ``estimator`` (all or none). Returns it."""
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, interruptible():
+    with warnings.catch_warnings(record=True) as caught, interruptible(), blas_threads():
         warnings.simplefilter("always")
         fitted = fit()
     for w in caught:   # shown to the user once the fit is done, and kept in diagnostics_

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pandas as pd
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.dims import COORDINATE, COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
@@ -79,13 +80,15 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     ve = ve[:, order]   # the fractions are invariant to a factor's sign
 
     k = model.n_factors
-    coords = {SUBJECT: list(arrays.subjects), FACTOR: factor_labels(k)}
+    # pandas Indexes, built once: ArviZ copies list coords and rebuilds an index from them for every
+    # variable (0.65-0.87 s of a 1.5-3 s fit with 3,200 features)
+    coords = {SUBJECT: pd.Index(arrays.subjects), FACTOR: pd.Index(factor_labels(k))}
     for v in arrays.views:
-        coords[feature_dim(v.name)] = list(v.features)
+        coords[feature_dim(v.name)] = pd.Index(v.features)
     if arrays.n_sites:
-        coords[SITE] = list(arrays.sites)
+        coords[SITE] = pd.Index(arrays.sites)
     if arrays.covariate_names:
-        coords[COVARIATE] = list(arrays.covariate_names)
+        coords[COVARIATE] = pd.Index(arrays.covariate_names)
     dims = {name: list(roles[name].dims) for name in draws}
     observed = {v.name: np.where(v.mask, v.y, np.nan) for v in arrays.views}
     constant = {f"log_offset_{v.name}": v.log_offset for v in arrays.views}
@@ -101,7 +104,7 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     if arrays.coordinates is not None:   # factor_prior='gp': the locations the factors are smooth over
         constant["coordinates"] = arrays.coordinates
         dims["coordinates"] = [SUBJECT, COORDINATE]
-        coords[COORDINATE] = list(arrays.coordinate_names)
+        coords[COORDINATE] = pd.Index(arrays.coordinate_names)
     idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims=dims)
     idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are
