@@ -180,6 +180,8 @@ SETTINGS_ERRORS = [  # (id, estimator, data, exception, message)
     ("batch-size-with-svi", rgf.GFA(2, method="svi", batch_size=4), SMALL, SpecError,
      "batch_size and devices apply to the closed-form engine"),
     ("too-many-devices", rgf.GFA(2, method="cavi", devices=99), SMALL, SpecError, "devices=99, but this process sees"),
+    ("batch-size-with-devices", rgf.GFA(2, batch_size=4, devices=1), SMALL, SpecError,
+     "batch_size and devices do not combine"),
     ("not-multiview-data", rgf.GFA(2), np.zeros((3, 3)), DataError, "fit expects a MultiViewData"),
 ]
 

@@ -20,7 +20,8 @@ class ViewArrays:
     ----------
     name : view name, e.g. ``'rna'``.
     likelihood : one of ``'gaussian'``, ``'negative_binomial'``, ``'bernoulli'``, ``'poisson'``.
-    y : (n_subjects, n_features) float64; model-scale values (transformed for Gaussian views,
+    y : (n_subjects, n_features) float64, or float32 when the view was given in float32 (large
+        cohorts: half the memory); model-scale values (transformed for Gaussian views,
         raw integer counts for count views, 0/1 for Bernoulli). Missing entries are set to 0.
     mask : (n_subjects, n_features) bool; True where ``y`` is observed. A subject missing the whole
         view has an all-False row.

@@ -13,7 +13,8 @@ from rgfactor.data.checks import (check_covariates, check_encoded_covariates, ch
 from rgfactor.data.coordinates import check_subject_coordinates
 from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
-from rgfactor.data.validate import check_likelihoods, check_shared_subjects, check_subject_labels, check_view
+from rgfactor.data.validate import (check_likelihoods, check_shared_subjects, check_subject_labels, check_view,
+                                   value_dtype)
 from rgfactor.dims import SUBJECT
 from rgfactor.errors import DataError
 
@@ -61,6 +62,8 @@ class MultiViewData:
         ----------
         views : dict view name -> DataFrame, index = subject IDs, columns = feature names.
             Count views hold non-negative integers, bernoulli views 0/1; NaN marks a missing entry.
+            A view whose columns are all float32 is kept, standardised and handed to the engine in
+            float32 (half the memory of float64; docs/scaling.md); any other is converted to float64.
         likelihoods : dict view name -> 'gaussian' | 'negative_binomial' | 'bernoulli' | 'poisson'.
         site : optional Series of site labels (hospital, scanner), index = subject IDs; every
             subject needs one.
@@ -95,7 +98,7 @@ class MultiViewData:
         check_id_formats({n: a.index for n, a in arrays.items()})
         check_shared_subjects({n: set(a.index) for n, a in arrays.items()})
         subjects = pd.Index(order, name=SUBJECT)
-        arrays = {n: a.reindex(subjects) for n, a in arrays.items()}
+        arrays = {n: a if a.index.equals(subjects) else a.reindex(subjects) for n, a in arrays.items()}
         site_s = None
         if site is not None:
             site = pd.Series(site).copy()
@@ -277,12 +280,14 @@ class MultiViewData:
         views = []
         for name, vp in prep.views.items():
             if name in self.views:
-                df = self.views[name].reindex(columns=vp.features)
+                df = self.views[name]
+                df = df if list(df.columns) == vp.features else df.reindex(columns=vp.features)
             else:
                 df = pd.DataFrame(np.nan, index=self.subjects, columns=vp.features)
-            y, log_offset = apply_view(vp, df.to_numpy(dtype=float), subjects=list(df.index), view=name)
+            y, log_offset = apply_view(vp, df.to_numpy(dtype=value_dtype(df)), subjects=list(df.index), view=name)
             mask = ~np.isnan(y)
-            views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=np.where(mask, y, 0.0), mask=mask,
+            y = y if mask.all() else np.where(mask, y, 0.0)   # no copy of a complete view
+            views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=y, mask=mask,
                                     log_offset=log_offset, centre=np.asarray(vp.centre), scale=np.asarray(vp.scale),
                                     features=tuple(vp.features)))
         for name in self.views:

@@ -170,9 +170,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
     if transform != "none" and kind != "real":
         raise DataError(f"view '{name}' ({likelihood}): transform '{transform}' applies to views of real values "
                         "(gaussian) only.")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sd = np.nanstd(values, axis=0)
+    sd = _nan_mean_sd(values)[1]
     constant = ~(sd > 0)
     if constant.any():
         dropped = [features[j] for j in np.flatnonzero(constant)]
@@ -181,7 +179,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
     keep = ~constant
     if not keep.any():
         raise DataError(f"view '{name}' has no non-constant feature.")
-    x = values[:, keep]
+    x = values if keep.all() else values[:, keep]
     feats = [f for f, k in zip(features, keep) if k]
     vp = ViewPreprocessing(likelihood=likelihood, features=feats, transform=transform,
                            size_factors=size_factor_method)
@@ -190,12 +188,13 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
             lam = np.array([stats.yeojohnson(col[~np.isnan(col)])[1] for col in x.T])
             vp.yj_lambda = _nan_float_list(lam)
             x = _yeo_johnson(x, lam)
+        standardise = None
         if transform in ("standardize", "yeo-johnson"):
-            vp.mean = _nan_float_list(np.nanmean(x, axis=0))
-            vp.sd = _nan_float_list(np.nanstd(x, axis=0))
-            x = (x - np.asarray(vp.mean)) / np.asarray(vp.sd)
-        vp.centre = _nan_float_list(np.nanmean(x, axis=0))
-        vp.scale = _nan_float_list(np.nanstd(x, axis=0))
+            mean, sd = _nan_mean_sd(x)
+            vp.mean, vp.sd = _nan_float_list(mean), _nan_float_list(sd)
+            standardise = vp
+        centre, scale = _nan_mean_sd(x, standardise)   # of the model-scale values
+        vp.centre, vp.scale = _nan_float_list(centre), _nan_float_list(scale)
     elif kind == "count":
         if size_factor_method in SIZE_FACTORS[:3]:
             sf, lgm, centre = size_factors(x, method=size_factor_method, subjects=subjects, view=name)
@@ -217,6 +216,29 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
     return vp
 
 
+def _nan_mean_sd(x: np.ndarray, standardise: ViewPreprocessing | None = None, chunk: int = 256):
+    """Column means and sds over non-missing entries (``np.nanmean``/``np.nanstd``, same values), of x
+    or, given a fitted ``standardise``, of its standardised values, a block of columns at a time: the
+    temporaries are (n_subjects, chunk), not copies of the whole view."""
+    mean, sd = np.empty(x.shape[1]), np.empty(x.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-missing columns: NaN, dropped by the caller
+        for a in range(0, x.shape[1], chunk):
+            block = x[:, a:a + chunk]
+            if standardise is not None:
+                block = np.subtract(block, np.asarray(standardise.mean[a:a + chunk], dtype=x.dtype))
+                block /= np.asarray(standardise.sd[a:a + chunk], dtype=x.dtype)
+            mean[a:a + chunk], sd[a:a + chunk] = np.nanmean(block, axis=0), np.nanstd(block, axis=0)
+    return mean, sd
+
+
+def _standardise(x: np.ndarray, vp: ViewPreprocessing) -> np.ndarray:
+    """(x - mean) / sd in x's own precision (float32 data stay float32), one new array."""
+    out = np.subtract(x, np.asarray(vp.mean, dtype=x.dtype))
+    out /= np.asarray(vp.sd, dtype=x.dtype)
+    return out
+
+
 def _yeo_johnson(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
     out = np.empty_like(x, dtype=float)
     for j in range(x.shape[1]):
@@ -235,14 +257,14 @@ def apply_view(vp: ViewPreprocessing, values: np.ndarray, subjects=None, view: s
     y : (n_subjects, n_features) model-scale values, NaN where missing.
     log_offset : (n_subjects,) log size factors (0 for non-count views).
     """
-    x = np.asarray(values, dtype=float)
+    x = np.asarray(values, dtype=np.float32 if np.asarray(values).dtype == np.float32 else np.float64)
     log_offset = np.zeros(x.shape[0])
     kind = data_kind(vp.likelihood)
     if kind == "real":
         if vp.transform == "yeo-johnson":
             x = _yeo_johnson(x, np.asarray(vp.yj_lambda))
         if vp.transform in ("standardize", "yeo-johnson"):
-            x = (x - np.asarray(vp.mean)) / np.asarray(vp.sd)
+            x = _standardise(x, vp)
     elif kind == "count" and vp.size_factors in SIZE_FACTORS[:3]:
         sf, _, _ = size_factors(x, np.asarray(vp.log_geo_means), vp.size_factors, vp.log_sf_centre,
                                 subjects=subjects, view=view)

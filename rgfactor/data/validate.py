@@ -27,8 +27,15 @@ def check_likelihoods(views: dict, likelihoods: dict) -> None:
             raise DataError(f"view '{name}': unknown likelihood '{lik}'; choose one of {sorted(DATA_KINDS)}.")
 
 
+def value_dtype(df: pd.DataFrame) -> type:
+    """float32 when every column is float32 (a large cohort held in single precision stays so, half the
+    memory of float64), else float64."""
+    return np.float32 if len(df.columns) and all(t == np.float32 for t in df.dtypes) else np.float64
+
+
 def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
-    """Validate one view and return its values as a float array (NaN = missing).
+    """Validate one view and return its values as a float array (NaN = missing): float32 when every
+    column is float32 (:func:`value_dtype`), else float64.
 
     Raises
     ------
@@ -51,7 +58,7 @@ def check_view(name: str, likelihood: str, df: pd.DataFrame) -> np.ndarray:
     if nonnum:
         raise DataError(f"view '{name}' has non-numeric feature '{nonnum[0][0]}' (dtype {nonnum[0][1]}); "
                         "encode it numerically or move it to covariates.")
-    x = df.to_numpy(dtype=float, na_value=np.nan)
+    x = df.to_numpy(dtype=value_dtype(df), na_value=np.nan)
     inf = np.isinf(x)
     if inf.any():
         s, f, v = _first_bad(df, inf)

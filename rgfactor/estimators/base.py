@@ -99,8 +99,13 @@ class FactorModel(SmoothFactorsMixin, BaseEstimator):
             config = self._config(arrays, sparsity, site_effects)
             return config, describe(config)
 
-        method, sparsity, config, model = resolve_engine(method or self.method, self.sparsity, build)
-        mdata = model.prepare_data(model_data(arrays))
+        # stochastic VI needs a natural-gradient step for every block, which spike-and-slab loadings lack:
+        # sparsity='auto' means ARD there (the docstring of batch_size says so)
+        sparsity = "ard" if self.batch_size is not None and self.sparsity == "auto" else self.sparsity
+        method, sparsity, config, model = resolve_engine(method or self.method, sparsity, build)
+        # the NumPyro engines' float32 copy of the data; the closed-form engine makes its own, so this one
+        # is built after it has run (for variance explained), not held beside it
+        mdata = None if method == "cavi" else model.prepare_data(model_data(arrays))
         if (self.batch_size is not None or self.devices is not None) and method != "cavi":
             raise SpecError(f"batch_size and devices apply to the closed-form engine, not method='{method}'; "
                             "use method='cavi' (or 'auto').")
@@ -110,6 +115,7 @@ class FactorModel(SmoothFactorsMixin, BaseEstimator):
                          batch_size=self.batch_size, devices=self.devices,
                          random_state=self.random_state, progress=progress)
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
+        mdata = model.prepare_data(model_data(arrays, host=True)) if mdata is None else mdata
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
                                       multimodal=method == "nuts",
                                       rotate=method == "nuts" and getattr(model.factors, "rotation_invariant", True),

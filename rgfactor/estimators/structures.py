@@ -47,10 +47,11 @@ class GFA(FactorModel):
         posterior sd). num_warmup, num_chains : NUTS settings.
     batch_size : closed-form engine only: fit by natural-gradient stochastic VI over minibatches of this
         many subjects (Hoffman et al. 2013; ARD loadings; ``max_iter`` then counts epochs, default 100)
-        for cohorts too large for full sweeps. None (default): full-batch sweeps.
+        for cohorts too large for full sweeps (float32 frames stay float32 on the device; docs/scaling.md
+        on choosing it). None (default): full-batch sweeps.
     devices : closed-form engine only: split the subject axis over this many local devices (an int, or
-        'all'; ``jax.sharding``; the number of subjects must be a multiple). None (default): one device.
-        See docs/scaling.md.
+        'all'; ``jax.sharding``; the number of subjects must be a multiple; not with ``batch_size``).
+        None (default): one device. See docs/scaling.md.
     progress : progress bars: 'auto' (default: shown once a fit has run for a few seconds, with
         compilation as its own phase), True or False.
     random_state : seed; the same seed gives the same fit.

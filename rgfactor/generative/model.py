@@ -40,12 +40,15 @@ from rgfactor.generative.variables import Variable
 from rgfactor.generative.view_weights import resolve_view_weights
 
 
-def model_data(arrays: ModelArrays, dtype=jnp.float32) -> dict:
+def model_data(arrays: ModelArrays, dtype=jnp.float32, host: bool = False) -> dict:
     """Pytree of jax arrays the model program takes (from the data layer's ModelArrays).
 
     ``dtype`` of the real arrays: float32 (default, what the NumPyro engines use) or float64
-    (inside ``jax.enable_x64``)."""
-    views = {v.name: {"y": jnp.asarray(v.y, dtype), "mask": jnp.asarray(v.mask),
+    (inside ``jax.enable_x64``). ``host=True``: the views' (subject, feature) values and masks stay
+    NumPy arrays (no copy when they already have that dtype), for summaries computed once on the host
+    (variance explained after a closed-form fit), not a second copy of a large cohort on the device."""
+    conv = np.asarray if host else jnp.asarray
+    views = {v.name: {"y": conv(v.y, dtype), "mask": conv(v.mask),
                       "log_offset": jnp.asarray(v.log_offset, dtype),
                       "centre": jnp.asarray(v.centre, dtype), "scale": jnp.asarray(v.scale, dtype)}
              for v in arrays.views}

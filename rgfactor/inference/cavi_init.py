@@ -64,19 +64,27 @@ def _scale(view) -> np.ndarray:
     return np.maximum(np.asarray(view.scale, dtype=np.float64), MIN_SCALE)
 
 
-def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
+def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = False) -> dict:
     """Float64 jax arrays: per view, local (y, mask, offset, design H and its row outer products,
     log Gamma(y + 1) for counts) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2); and
     the factor prior's own arrays (``factors``: :meth:`cavi_data`, e.g. the exposure design of a
     mediation model; replicated, not split, under subject sharding).
 
+    ``compact=True`` (stochastic VI, which casts each minibatch to float64 itself): the (subject,
+    feature) arrays keep the data's precision (float32 data: half the memory) and the mask is boolean
+    (an eighth), so a cohort of N x D values is held once on the device, not as two float64 copies.
+
     Must be called inside ``jax.enable_x64(True)``.
     """
     local, glob = [], []
     for m, (vm, v) in enumerate(zip(model.views, arrays.views)):
-        y = np.where(v.mask, v.y, 0.0).astype(np.float64)
+        if compact:
+            y = v.y if np.all(v.mask) else np.where(v.mask, v.y, 0).astype(v.y.dtype)
+            mask = np.asarray(v.mask, dtype=bool)
+        else:
+            y, mask = np.where(v.mask, v.y, 0.0).astype(np.float64), np.asarray(v.mask, dtype=np.float64)
         h = np.concatenate([t.design(arrays) for t in vm.terms], axis=1)
-        loc = {"y": y, "mask": np.asarray(v.mask, dtype=np.float64), "offset": np.asarray(v.log_offset, np.float64),
+        loc = {"y": y, "mask": mask, "offset": np.asarray(v.log_offset, np.float64),
                "H": h, "HH": (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)}
         lik = vm.likelihood.conjugate_observation()
         if lik.link == "log":
@@ -91,19 +99,58 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays) -> dict:
     return {"local": tuple(local), "global": tuple(glob), "factors": factors}
 
 
-def _standardised(view) -> np.ndarray:
-    """Column-standardised view for the PCA start; missing entries become the column mean (0)."""
-    y = np.asarray(view.y, dtype=np.float64)
+def _precision(views) -> type:
+    """float32 when every view's values are float32 (a large cohort held in single precision), else float64."""
+    return np.float32 if all(np.asarray(v.y).dtype == np.float32 for v in views) else np.float64
+
+
+def _standardised(view, dtype=np.float64, rows=slice(None), stats=None):
+    """Column-standardised view of the subjects ``rows`` for the PCA start, in ``dtype``; missing entries
+    become the column mean (0). The column means and sds are those of these subjects, or ``stats``
+    (mean, sd) when given. Returns (values, (mean, sd)); one new (subject, feature) array plus one
+    transient."""
+    y = np.asarray(view.y)[rows].astype(dtype, copy=False)
     if data_kind(view.likelihood) == "count":
-        y = np.log1p(y / np.exp(np.asarray(view.log_offset))[:, None])
-    m = np.asarray(view.mask, dtype=bool)
+        y = np.log1p(y / np.exp(np.asarray(view.log_offset, dtype=dtype)[rows])[:, None])
+    m = np.asarray(view.mask, dtype=bool)[rows]
+    complete = bool(m.all())
     n_obs = np.maximum(m.sum(axis=0), 1)
-    mean = np.where(m, y, 0.0).sum(axis=0) / n_obs
-    var = np.where(m, (y - mean) ** 2, 0.0).sum(axis=0) / n_obs
-    sd = np.sqrt(var)
-    out = np.where(m, (y - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+    mean = (y if complete else np.where(m, y, 0)).sum(axis=0, dtype=np.float64) / n_obs if stats is None else stats[0]
+    out = np.subtract(y, mean.astype(dtype))
+    if not complete:
+        out[~m] = 0.0
+    sd = np.sqrt(np.einsum("nd,nd->d", out, out, dtype=np.float64) / n_obs) if stats is None else stats[1]
+    out /= np.where(sd > 0, sd, 1.0).astype(dtype)
     out[:, sd == 0] = 0.0
-    return out
+    return out, (mean, sd)
+
+
+# the PCA start of a larger cohort is fitted on this many subjects drawn at random (seeded), and all
+# subjects are then projected block by block: the principal axes of 20,000 subjects are those of the
+# cohort up to sampling error, and no (N, D) matrix is built (a start, not an estimate)
+PCA_SUBJECTS = 20_000
+
+
+def _pca_matrix(arrays: ModelArrays, rows, dtype, design, stats=None, coef=None):
+    """The views of subjects ``rows``, standardised, each weighted by 1/sqrt(n_features), side by side,
+    with the ``design`` columns regressed out; the standardisation (per view) and regression
+    coefficients are fitted here or given (``stats``, ``coef``). Returns (x, stats, coef)."""
+    n_rows = len(range(arrays.n_subjects)[rows]) if isinstance(rows, slice) else len(rows)
+    x = np.empty((n_rows, sum(v.n_features for v in arrays.views)), dtype=dtype)
+    start, fitted = 0, []
+    for i, v in enumerate(arrays.views):   # filled view by view: no list of standardised copies beside x
+        block, st = _standardised(v, dtype, rows, None if stats is None else stats[i])
+        block /= np.sqrt(v.n_features)
+        x[:, start:start + v.n_features] = block
+        start += v.n_features
+        fitted.append(st)
+        del block
+    if design is not None:   # least squares by the pseudo-inverse: (Q, D) coefficients, no copy of x
+        d = design[rows]
+        coef = np.linalg.pinv(d) @ x if coef is None else coef
+        for a in range(0, x.shape[0], 8192):
+            x[a:a + 8192] -= (d[a:a + 8192] @ coef).astype(dtype, copy=False)
+    return x, fitted, coef
 
 
 def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: np.ndarray | None = None) -> np.ndarray:
@@ -112,17 +159,25 @@ def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: 
     Each view is weighted by 1/sqrt(n_features) so that every view carries the same total
     variance. The columns of ``design`` (site one-hot, covariates) are regressed out first, so the
     start is not spent on what those terms explain. Components beyond the data's rank are
-    filled with seeded N(0, 0.01) noise.
+    filled with seeded N(0, 0.01) noise. Float32 views give a float32 PCA. Above
+    :data:`PCA_SUBJECTS` subjects, the PCA is fitted on that many drawn at random (seeded) and every
+    subject projected on its axes, a block at a time.
     """
-    x = np.concatenate([_standardised(v) / np.sqrt(v.n_features) for v in arrays.views], axis=1)
-    if design is not None:
-        x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    dtype = _precision(arrays.views)
+    n, sub = arrays.n_subjects, None
+    if n > PCA_SUBJECTS:
+        sub = np.sort(np.random.default_rng([random_state, 1]).choice(n, PCA_SUBJECTS, replace=False))
+    x, stats, coef = _pca_matrix(arrays, slice(None) if sub is None else sub, dtype, design)
     rng = np.random.default_rng(random_state)
     n_comp = min(n_factors, min(x.shape) - 1)
-    z = 0.1 * rng.standard_normal((x.shape[0], n_factors))
+    z = 0.1 * rng.standard_normal((n, n_factors))
     if n_comp >= 1:
-        pca = PCA(n_components=n_comp, random_state=random_state)
+        pca = PCA(n_components=n_comp, random_state=random_state, copy=False)   # x is ours: centred in place
         scores = pca.fit_transform(x)
+        del x
+        if sub is not None:
+            scores = np.concatenate([pca.transform(_pca_matrix(arrays, slice(a, a + PCA_SUBJECTS), dtype, design,
+                                                               stats, coef)[0]) for a in range(0, n, PCA_SUBJECTS)])
         if n_comp > 1:   # rotate towards sparse loadings, which the slab / ARD priors favour
             rot = varimax(pca.components_.T * np.sqrt(pca.explained_variance_)[None, :])
             scores = scores @ rot

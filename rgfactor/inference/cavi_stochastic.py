@@ -42,6 +42,15 @@ def _take(tree, idx):
     return jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=0), tree)
 
 
+def _take_float64(tree, idx):
+    """The minibatch of compact data (:func:`prepare_data` with ``compact=True``) in float64: float32
+    values and the boolean mask are cast after the take, so only the batch exists in float64."""
+    def take(x):
+        x = jnp.take(x, idx, axis=0)
+        return x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) or x.dtype == jnp.bool_ else x
+    return jax.tree_util.tree_map(take, tree)
+
+
 def _local_step(model: Model, plan: Plan, glob, bdata, views_l, z_m, z_s):
     """q(z_n) for the batch given the globals, then the likelihoods' local parameters."""
     n, k = z_m.shape
@@ -67,7 +76,7 @@ def _local_step(model: Model, plan: Plan, glob, bdata, views_l, z_m, z_s):
 
 def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, idx, rho):
     loc, glob = state["local"], state["global"]
-    bdata = tuple({**dl, **dg} for dl, dg in zip(_take(data["local"], idx), data["global"]))
+    bdata = tuple({**dl, **dg} for dl, dg in zip(_take_float64(data["local"], idx), data["global"]))
     views_l = list(_take(loc["views"], idx))
     z_m, z_s = jnp.take(loc["Z_m"], idx, axis=0), jnp.take(loc["Z_S"], idx, axis=0)
     n, k = z_m.shape
@@ -152,7 +161,7 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
     steps_per_epoch = -(-n // batch_size)
     converged, t = False, 0
     with jax.enable_x64(True):
-        data = prepare_data(model, plan, arrays)
+        data = prepare_data(model, plan, arrays, compact=True)
         state = init_state(model, plan, arrays, random_state)
         first_step, step = _make_svi_step(model, plan, 0), _make_svi_step(model, plan, int(local_iters))
         scale = jnp.asarray(n / batch_size)

@@ -87,6 +87,10 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
     sharding) apply to the closed-form engine.
     """
     key = "cavi_stochastic" if method == "cavi" and batch_size is not None else method
+    if key == "cavi_stochastic" and devices is not None:
+        raise SpecError("batch_size and devices do not combine: stochastic VI runs its minibatches on one device. "
+                        "On several devices, fit by full-batch sweeps sharded over subjects (devices=, no "
+                        "batch_size; docs/scaling.md).")
     stop = {k: v if v is not None else ENGINE_DEFAULTS.get(key, {}).get(k)
             for k, v in (("max_iter", max_iter), ("tol", tol), ("num_draws", num_draws))}
     num_draws = stop.pop("num_draws")

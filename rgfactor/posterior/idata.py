@@ -90,7 +90,8 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     if arrays.covariate_names:
         coords[COVARIATE] = pd.Index(arrays.covariate_names)
     dims = {name: list(roles[name].dims) for name in draws}
-    observed = {v.name: np.where(v.mask, v.y, np.nan) for v in arrays.views}
+    # a complete view is stored as it is (no copy of N x D values); NaN marks missing entries otherwise
+    observed = {v.name: v.y if v.mask.all() else np.where(v.mask, v.y, np.nan) for v in arrays.views}
     constant = {f"log_offset_{v.name}": v.log_offset for v in arrays.views}
     for v in arrays.views:
         dims[v.name] = [SUBJECT, feature_dim(v.name)]

@@ -36,29 +36,56 @@ def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarra
     total : (n_views,) in [0, 1], the fraction explained by all factors together.
     """
     z = jnp.asarray(means["Z"])
+    zn = np.asarray(z, dtype=np.float64)
     per_factor, total = [], []
     for view in model.view_names:
         vm = model.view(view)
         vd = data["views"][view]
-        m = np.asarray(vd["mask"])
+        m = np.asarray(vd["mask"], dtype=bool)
         lin, nuis = model.view_params(view, {k: jnp.asarray(v) for k, v in means.items()}, data)
-        eta = np.asarray(model.linear_predictor(view, lin, data, z))
+        eta = model.linear_predictor(view, lin, data, z)
+        v_obs = float(_observed_sums(np.asarray(vm.likelihood.latent_variance(eta, nuis)), m)[1].sum())
         baseline = sum(np.asarray(t.contribution(view, lin, data)) for t in vm.terms if t.baseline)
-        f_all = eta - baseline - np.asarray(vd["log_offset"])[:, None]
-        v_obs = np.asarray(vm.likelihood.latent_variance(jnp.asarray(eta), nuis))
-
-        def ss(x, m=m):
-            cnt = np.maximum(m.sum(0), 1)
-            mu = (x * m).sum(0) / cnt
-            return float((((x - mu) ** 2) * m).sum())
-
-        den = ss(f_all) + float((v_obs * m).sum())
+        f_all = np.asarray(eta) - baseline - np.asarray(vd["log_offset"])[:, None]
+        del eta
+        cnt_d, s1, s2 = _observed_sums(f_all, m)
+        den = float(np.sum(s2 - s1**2 / np.maximum(cnt_d, 1))) + v_obs
+        del f_all
         w = np.asarray(means[f"W_{view}"], dtype=np.float64)
-        zn = np.asarray(z, dtype=np.float64)
-        # factor k's sum of squares, sum_d w_dk^2 sum_{n obs} (z_nk - mean_{n obs} z_nk)^2, without (n, d) arrays
-        mf = m.astype(np.float64)
-        cnt = np.maximum(mf.sum(0), 1.0)[:, None]                    # (D, 1)
-        sz, sz2 = mf.T @ zn, mf.T @ zn**2                            # (D, K)
-        per_factor.append(np.sum(w**2 * (sz2 - sz**2 / cnt), axis=0) / den)
-        total.append(ss(zn @ w.T) / den)
+        # the factors' sums of squares from per-feature moments of Z over the observed subjects, without
+        # (n, d) arrays: sum_{n obs} (f_nd - mean f_d)^2 = w_d' (S_d - s_d s_d' / n_d) w_d
+        cnt, sz, szz = _factor_moments(zn, m)
+        cnt = np.maximum(cnt, 1.0)
+        per_factor.append(np.sum(w**2 * (np.diagonal(szz, axis1=1, axis2=2) - sz**2 / cnt[:, None]), axis=0) / den)
+        quad = np.einsum("dk,dkl,dl->", w, szz, w) - np.sum(np.einsum("dk,dk->d", w, sz) ** 2 / cnt)
+        total.append(quad / den)
     return np.clip(np.array(per_factor), 0.0, 1.0), np.clip(np.array(total), 0.0, 1.0)
+
+
+BLOCK = 4096   # subjects per block of the float64 accumulations below
+
+
+def _observed_sums(x: np.ndarray, m: np.ndarray):
+    """Per feature over observed subjects: (count, sum x, sum x^2), float64, accumulated over blocks of
+    subjects so that no float64 copy of an (n, d) array exists at once. ``x`` broadcasts against ``m``."""
+    x = np.broadcast_to(x, m.shape)
+    cnt, s1, s2 = m.sum(axis=0).astype(np.float64), np.zeros(m.shape[1]), np.zeros(m.shape[1])
+    for a in range(0, m.shape[0], BLOCK):
+        xb = np.where(m[a:a + BLOCK], x[a:a + BLOCK], 0.0).astype(np.float64, copy=False)
+        s1 += xb.sum(axis=0)
+        s2 += np.einsum("nd,nd->d", xb, xb)
+    return cnt, s1, s2
+
+
+def _factor_moments(z: np.ndarray, m: np.ndarray):
+    """Per feature over observed subjects: (count (D,), sum z (D, K), sum z z' (D, K, K)), float64."""
+    n, k = z.shape
+    if m.all():
+        return (np.full(m.shape[1], float(n)), np.broadcast_to(z.sum(axis=0), (m.shape[1], k)),
+                np.broadcast_to(z.T @ z, (m.shape[1], k, k)))
+    cnt, sz, szz = m.sum(axis=0).astype(np.float64), np.zeros((m.shape[1], k)), np.zeros((m.shape[1], k * k))
+    for a in range(0, n, BLOCK):
+        mb, zb = m[a:a + BLOCK].astype(np.float64), z[a:a + BLOCK]
+        sz += mb.T @ zb
+        szz += mb.T @ (zb[:, :, None] * zb[:, None, :]).reshape(-1, k * k)
+    return cnt, sz, szz.reshape(-1, k, k)
