@@ -31,7 +31,7 @@ def one(replicate: int, n_side: int) -> dict:
     from mgwr.sel_bw import Sel_BW
     from spglm.family import Binomial
 
-    from rgfactor.simulate_svc import bernoulli_design
+    from rgfactor.simulate_svc import bernoulli_design, surface_recovery
     from rgfactor.svc import SVC
 
     y, X, C, truth = bernoulli_design(n_side=n_side, random_state=replicate)
@@ -41,11 +41,7 @@ def one(replicate: int, n_side: int) -> dict:
         warnings.simplefilter("ignore")
         svc = SVC("bernoulli", random_state=replicate, **SETTINGS).fit(y, X, C)
     t_svc = time.perf_counter() - t0
-    draws = svc.idata_.posterior["beta"].transpose("chain", "draw", "unit", "term").values
-    est = draws.mean(axis=(0, 1))
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=(0, 1))
-    rmse = np.sqrt(((est - beta) ** 2).mean(axis=0))
-    cover = ((beta >= lo) & (beta <= hi)).mean(axis=0)
+    rmse, cover = surface_recovery(svc, beta)
     table = svc.spatial_variation()
     row = {"replicate": replicate, "n_units": len(y), "svc_rmse_intercept": rmse[0], "svc_rmse_slope": rmse[1],
            "svc_cover_intercept": cover[0], "svc_cover_slope": cover[1],

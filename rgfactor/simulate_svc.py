@@ -7,6 +7,7 @@
   Bernoulli response and optional subjects (random intercepts).
 * :func:`bernoulli_design` a binary response (logit link) with a constant intercept and a slope that
   varies linearly across the grid (:data:`BERNOULLI_SURFACES`).
+* :func:`surface_recovery` RMSE and pointwise 95% interval coverage of a fitted SVC against the true surfaces.
 """
 
 from __future__ import annotations
@@ -97,3 +98,12 @@ def bernoulli_design(n_side: int = 20, random_state: int = 0):
     beta1 = -0.5 + (u + v) / (n_side - 1) (from -0.5 to 1.5 across the grid), x ~ N(0, 1); returns as
     :func:`grid_design`."""
     return grid_design(BERNOULLI_SURFACES, n_side=n_side, likelihood="bernoulli", random_state=random_state)
+
+
+def surface_recovery(svc, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rmse, coverage), each (term,): RMSE of the posterior-mean surfaces of a fitted ``rgf.SVC`` against the
+    true ``beta`` (unit, term), and the share of units whose true value lies in the central 95% interval."""
+    draws = svc.idata_.posterior["beta"].transpose("chain", "draw", "unit", "term").values
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=(0, 1))
+    rmse = np.sqrt(((draws.mean(axis=(0, 1)) - beta) ** 2).mean(axis=0))
+    return rmse, ((beta >= lo) & (beta <= hi)).mean(axis=0)
