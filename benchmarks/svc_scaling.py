@@ -132,7 +132,8 @@ def write(rows: list) -> None:
             f"Machine: {platform.platform()} (2 CPU cores shared with other jobs). Time end to end (data in, "
             "surfaces and spatial_variation() out, incl. JAX compilation), peak resident memory of the "
             "run's own process. Rows: `python benchmarks/svc_scaling.py --dims D --sizes N1,N2 --gwr-at N "
-            "--gwr-timeout 300`.\n\n" + df.to_markdown(index=False, floatfmt=".3g") + "\n")
+            "--gwr-timeout 300`.\n\n" + df.to_markdown(index=False, floatfmt=tuple(
+                {"time_s": ".0f", "max_r_hat": ".4f", "min_ess_bulk": ".0f"}.get(c, ".3g") for c in df.columns)) + "\n")
 
 
 if __name__ == "__main__":

@@ -183,11 +183,7 @@ class SVC(BaseEstimator):
         if method == "nuts":
             run = fit_nuts(model.program(), data, num_warmup=self.num_warmup, num_samples=self.num_draws,
                            num_chains=self.num_chains, target_accept=self.target_accept,
-                           random_state=self.random_state, progress=self.progress,
-                           # collapsed: only the 2J + 1 (+1) hyperparameters are sampled, and amplitude,
-                           # lengthscale and noise are correlated (variance traded between surface and noise):
-                           # a dense mass matrix is cheap at this size and raises the ESS per draw
-                           dense_mass=model.collapsed)
+                           random_state=self.random_state, progress=self.progress)
         else:
             run = fit_svi(model.program(), data, num_steps=self.max_iter or 20000, learning_rate=self.learning_rate,
                           tol=self.tol or 1e-4, num_draws=self.num_draws * self.num_chains,
