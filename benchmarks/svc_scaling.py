@@ -66,6 +66,7 @@ def one_run(n: int, dims: int, method: str) -> dict:
                      "n_basis": table["n_basis"].iloc[0], "n_divergent": svc.diagnostics_.get("n_divergent"),
                      "max_r_hat": svc.diagnostics_.get("max_r_hat"), "r_hat_worst": _worst(svc.diagnostics_),
                      "min_ess_bulk": svc.diagnostics_.get("min_ess_bulk"),
+                     "draws_per_chain": svc.idata_.posterior.sizes["draw"],
                      "p_constant_intercept": float(table["p_constant"].iloc[0])}
         else:
             from mgwr.gwr import GWR
