@@ -28,7 +28,7 @@ def one(replicate: int) -> dict:
     from mgwr.sel_bw import Sel_BW
     from spglm.family import Poisson
 
-    from rgfactor.simulate_svc import grid_design
+    from rgfactor.simulate_svc import grid_design, surface_recovery
     from rgfactor.svc import SVC
 
     y, X, C, truth = grid_design(SURFACES, n_side=12, likelihood="negative_binomial", dispersion=10.0,
@@ -40,11 +40,7 @@ def one(replicate: int) -> dict:
         svc = SVC("negative_binomial", num_warmup=300, num_draws=300, target_accept=0.9,
                   random_state=replicate).fit(y, X, C, offset=truth["offset"])
     t_svc = time.perf_counter() - t0
-    draws = svc.idata_.posterior["beta"].transpose("chain", "draw", "unit", "term").values
-    est = draws.mean(axis=(0, 1))
-    lo, hi = np.percentile(draws, [2.5, 97.5], axis=(0, 1))
-    rmse = np.sqrt(((est - beta) ** 2).mean(axis=0))
-    cover = ((beta >= lo) & (beta <= hi)).mean(axis=0)
+    rmse, cover = surface_recovery(svc, beta)
 
     coords, yv, xv = C.to_numpy(), y.to_numpy()[:, None], X.to_numpy()
     exposure = np.exp(truth["offset"].to_numpy())[:, None]

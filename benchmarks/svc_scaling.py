@@ -39,6 +39,12 @@ def simulate(n: int, dims: int, seed: int = 0):
             pd.DataFrame(s, index=units, columns=["s1", "s2", "s3"][:dims]), beta)
 
 
+def _worst(diagnostics: dict) -> str | None:
+    """The variable with the largest R-hat (NUTS), e.g. 'lengthscale[intercept]'."""
+    summ = diagnostics.get("summary")
+    return None if not summ else summ["variable"][max(range(len(summ["r_hat"])), key=summ["r_hat"].__getitem__)]
+
+
 def one_run(n: int, dims: int, method: str) -> dict:
     import resource
     import time
@@ -58,7 +64,9 @@ def one_run(n: int, dims: int, method: str) -> dict:
             table = svc.spatial_variation()
             extra = {"engine": svc.diagnostics_["method"] + (" (collapsed)" if svc.model_.collapsed else ""),
                      "n_basis": table["n_basis"].iloc[0], "n_divergent": svc.diagnostics_.get("n_divergent"),
-                     "max_r_hat": svc.diagnostics_.get("max_r_hat"),
+                     "max_r_hat": svc.diagnostics_.get("max_r_hat"), "r_hat_worst": _worst(svc.diagnostics_),
+                     "min_ess_bulk": svc.diagnostics_.get("min_ess_bulk"),
+                     "draws_per_chain": svc.idata_.posterior.sizes["draw"],
                      "p_constant_intercept": float(table["p_constant"].iloc[0])}
         else:
             from mgwr.gwr import GWR
@@ -88,6 +96,8 @@ def main(argv=None) -> int:
         print(json.dumps(one_run(int(args.one[0]), int(args.one[1]), args.one[2])))
         return 0
     jobs = [(int(n), "svc") for n in args.sizes.split(",")] + ([(args.gwr_at, "gwr")] if args.gwr_at else [])
+    if args.dims > 2 and args.gwr_at:
+        ap.error("mgwr's GWR takes 2-D coordinates: pass --gwr-at 0 with --dims 3")
     rows = []
     for n, method in jobs:
         cmd = [sys.executable, __file__, "--one", str(n), str(args.dims), method]
@@ -99,15 +109,32 @@ def main(argv=None) -> int:
             rows.append({"method": method, "n_units": n, "dims": args.dims,
                          "engine": f"mgwr GWR: not finished in {args.gwr_timeout} s (killed)"})
         print(rows[-1], flush=True)
-        RESULTS.mkdir(exist_ok=True)
-        df = pd.DataFrame(rows)
-        df.to_csv(RESULTS / "svc_scaling.csv", index=False)
-        (RESULTS / "svc_scaling.md").write_text(
-            f"# SVC scaling, {args.dims}-D Gaussian design (benchmarks/svc_scaling.py)\n\n"
+        write(rows)
+    return 0
+
+
+def write(rows: list) -> None:
+    """Merge ``rows`` into benchmarks/results/svc_scaling.csv (a new row replaces the one with the same method,
+    size and dimension; the others are kept) and rewrite the markdown table from it."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "svc_scaling.csv"
+    df = pd.DataFrame(rows)
+    if path.exists():
+        old = pd.read_csv(path)
+        if "dims" not in old:
+            old["dims"] = 1
+        key = ["method", "n_units", "dims"]
+        kept = old.merge(df[key], on=key, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+        df = pd.concat([old[kept], df], ignore_index=True).sort_values(["dims", "method", "n_units"],
+                                                                        ascending=[True, False, True])
+    df.to_csv(path, index=False)
+    (RESULTS / "svc_scaling.md").write_text(
+            "# SVC scaling, 1-D and 2-D Gaussian designs (benchmarks/svc_scaling.py)\n\n"
             f"Machine: {platform.platform()} (2 CPU cores shared with other jobs). Time end to end (data in, "
             "surfaces and spatial_variation() out, incl. JAX compilation), peak resident memory of the "
-            "run's own process.\n\n" + df.to_markdown(index=False, floatfmt=".3g") + "\n")
-    return 0
+            "run's own process. Rows: `python benchmarks/svc_scaling.py --dims D --sizes N1,N2 --gwr-at N "
+            "--gwr-timeout 300`.\n\n" + df.to_markdown(index=False, floatfmt=tuple(
+                {"time_s": ".0f", "max_r_hat": ".4f", "min_ess_bulk": ".0f"}.get(c, ".3g") for c in df.columns)) + "\n")
 
 
 if __name__ == "__main__":

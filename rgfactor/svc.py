@@ -37,6 +37,10 @@ from rgfactor.posterior.svc import (INTERVAL, amplitude_savage_dickey, build_ida
 
 METHODS = ("auto", "nuts", "svi")
 AUTO_NUTS_MAX_UNITS = 3000      # 'auto' uses NUTS up to this many units for non-Gaussian likelihoods
+# default draws per chain: the collapsed Gaussian program's NUTS step costs the same at any n, and its
+# lengthscales mix at ~0.4 effective draws per draw, where 2 x 500 draws put the max R-hat over 1.01 by chance
+# about half the time (benchmarks/results/svc_rhat_noise.md); 2 x 1000 bring that to ~0.1
+DEFAULT_DRAWS, COLLAPSED_DRAWS = 500, 1000
 SUMMARY_VARIABLES = ["amplitude", "lengthscale", "beta_mean", "spatial_sd"]
 
 
@@ -79,7 +83,9 @@ class SVC(BaseEstimator):
         rms(x_j) (Gaussian) or 1 / rms(x_j) (link scale): default 1.
     coefficient_scale : prior sd of beta_mean_j in the same units (default 2.5, weakly informative).
     method : 'auto' (NUTS for Gaussian responses and up to 3,000 units otherwise, else SVI), 'nuts', 'svi'.
-    num_draws, num_warmup, num_chains, target_accept : NUTS settings (num_draws also the SVI draws).
+    num_draws, num_warmup, num_chains, target_accept : NUTS settings (num_draws also the SVI draws). Default
+        num_draws: 1000 per chain for NUTS on the collapsed Gaussian program (for R-hat < 1.01 with 2 chains;
+        its cost per draw does not grow with the number of units), else 500.
     max_iter, tol, learning_rate : SVI settings (defaults 20,000 steps, 1e-4, 0.01).
     progress : show progress.  random_state : seed; the same seed gives the same fit.
 
@@ -97,7 +103,7 @@ class SVC(BaseEstimator):
     def __init__(self, likelihood: str = "gaussian", *, kernel: str = "squared_exponential",
                  lengthscale_range: tuple = (0.3, 3.0), n_basis=None, boundary_factor=None,
                  amplitude_scale: float = 1.0, coefficient_scale: float = 2.5, method: str = "auto",
-                 num_draws: int = 500, num_warmup: int = 500, num_chains: int = 2, target_accept: float = 0.9,
+                 num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, target_accept: float = 0.9,
                  max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.01,
                  progress: bool = False, random_state: int = 0):
         _store_params(self, locals())
@@ -180,13 +186,14 @@ class SVC(BaseEstimator):
         with jax.enable_x64(True):
             data = model.model_data(arrays)
         t_setup = time.perf_counter()
+        draws = self.num_draws or (COLLAPSED_DRAWS if model.collapsed and method == "nuts" else DEFAULT_DRAWS)
         if method == "nuts":
-            run = fit_nuts(model.program(), data, num_warmup=self.num_warmup, num_samples=self.num_draws,
+            run = fit_nuts(model.program(), data, num_warmup=self.num_warmup, num_samples=draws,
                            num_chains=self.num_chains, target_accept=self.target_accept,
                            random_state=self.random_state, progress=self.progress)
         else:
             run = fit_svi(model.program(), data, num_steps=self.max_iter or 20000, learning_rate=self.learning_rate,
-                          tol=self.tol or 1e-4, num_draws=self.num_draws * self.num_chains,
+                          tol=self.tol or 1e-4, num_draws=draws * self.num_chains,
                           random_state=self.random_state, progress=self.progress)
         rng = np.random.default_rng(self.random_state)
         with jax.enable_x64(True):

@@ -35,11 +35,12 @@ class SVCRun:
 
 def fit_nuts(program, data: dict, *, num_warmup: int = 500, num_samples: int = 500, num_chains: int = 2,
              target_accept: float = 0.9, max_tree_depth: int = 10, random_state: int = 0,
-             progress: bool = False) -> SVCRun:
-    """NUTS (Hoffman & Gelman 2014) with a diagonal mass matrix adapted in warmup; chains start at
+             progress: bool = False, dense_mass=False) -> SVCRun:
+    """NUTS (Hoffman & Gelman 2014) with a mass matrix adapted in warmup (diagonal, or dense over
+    ``dense_mass``: True or a list of site-name tuples, numpyro's structured mass matrix); chains start at
     the prior median. Chains run in parallel when there are enough JAX devices, else in sequence."""
     kernel = NUTS(program, init_strategy=init_to_median(num_samples=15), target_accept_prob=target_accept,
-                  max_tree_depth=max_tree_depth)
+                  max_tree_depth=max_tree_depth, dense_mass=dense_mass)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     with jax.enable_x64(True):
         mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
