@@ -53,7 +53,7 @@ def translate_factors(model, plan, z_m, views_g: list, data: dict, coefficients:
     z_sum = jnp.sum(z_m, axis=0)
     grad, hess = prec0 @ z_sum, n * prec0
     for m, vm in enumerate(model.views):
-        g, dl, dg = views_g[m], data["local"][m], data["global"][m]
+        g, dg = views_g[m], data["global"][m]
         ew, eww = vm.loadings.conjugate().effective(g["loadings"])
         cov_w = eww - ew[:, :, None] * ew[:, None, :]
         t_idx, row = plan.intercepts[m]
