@@ -165,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default="gaussian,bernoulli3,nb1")
     ap.add_argument("--no-mofa", action="store_true")
+    ap.add_argument("--stem", help="results file stem (default perf_vs_mofapy2[_quick]); e.g. to record a "
+                                   "subset of variants without replacing the full table")
     ap.add_argument("--worker", choices=["rgfactor", "mofapy2"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -178,6 +180,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
+    start_load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "RGFACTOR_CACHE_DIR": cache, "RGFACTOR_COMPILATION_CACHE": "1"}   # opt-in cache
@@ -192,6 +195,7 @@ def main(argv=None) -> int:
                        "recovery_mean": r["recovery_mean"], "recovery_min": r["recovery_min"]}
                 print(row, flush=True)
                 rows.append(row)
+    end_load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     df = pd.DataFrame(rows)
     mofa = df[df["method"] == "mofapy2 fast"].set_index("variant")
     if len(mofa):
@@ -199,9 +203,10 @@ def main(argv=None) -> int:
                                zip(df["variant"], df["fresh_process_s"])]
         df["speedup_warm"] = [round(mofa.loc[v, "warm_s"] / t, 1) for v, t in zip(df["variant"], df["warm_s"])]
     n, dims, k = (300, (400, 200, 50), 5) if args.quick else (1000, (2000, 1000, 200), 10)
-    stem = "perf_vs_mofapy2_quick" if args.quick else "perf_vs_mofapy2"
+    stem = args.stem or ("perf_vs_mofapy2_quick" if args.quick else "perf_vs_mofapy2")
     header = (f"# rgfactor vs mofapy2, end to end ({'quick' if args.quick else 'S1'})\n\n"
-              f"`python benchmarks/perf_vs_mofapy2.py{' --quick' if args.quick else ''}`. N={n}, views "
+              f"`python benchmarks/perf_vs_mofapy2.py{' '.join([''] + (argv if argv is not None else sys.argv[1:]))}`. "
+              f"Load average (1/5/15 min) at the start: {start_load}, at the end: {end_load} ({os.cpu_count()} CPUs). N={n}, views "
               f"{'/'.join(map(str, dims))}, K={k}, seed {args.seed}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} CPUs, default threads. Each row is a fresh Python process: the data are built "
               "first (not timed), then the user's call is timed twice: `fresh_process_s` = the first "

@@ -76,6 +76,13 @@ class IidNormalFactors:
     def cavi_update(self, q: dict, z_mean, z_second, scale=1.0, data: dict | None = None) -> dict:
         return q
 
+    def cavi_translation(self, q: dict, n_factors: int):
+        """Prior precision (K, K) of z_n, declaring that the prior is a zero-mean Gaussian shared by all
+        subjects with no global variables, so that the closed-form engine may translate the factors into
+        the intercepts (:mod:`rgfactor.inference.cavi_translate`). Factor priors without it are not
+        translated."""
+        return self.cavi_prior(q, n_factors)[0]
+
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         return q
 

@@ -23,7 +23,7 @@ from rgfactor.errors import ConvergenceWarning, InferenceError, SpecError
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
-from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step
+from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step, sweep_work
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
@@ -145,7 +145,7 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
         state = init_state(model, plan, arrays, random_state)
         if shard_subjects or devices is not None:
             data, state = shard_over_subjects(data, state, "all" if devices is None else devices)
-        work = arrays.n_subjects * sum(v.n_features for v in arrays.views) * model.n_factors**2
+        work = sweep_work(plan, arrays.n_subjects, [v.n_features for v in arrays.views], model.n_factors)
         step = make_step(model, plan, quick_compile=work < QUICK_COMPILE_WORK)
         bar = make_bar(max_iter, "CAVI (compiling)", progress, unit="sweep")
         for it in range(max_iter):

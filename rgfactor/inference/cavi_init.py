@@ -32,10 +32,13 @@ class Plan:
     dense : per view, whether the sufficient-statistic path applies (a likelihood with a per-feature
         constant precision, every entry observed, no offset).
     term_slices : per view, the (start, stop) rows of each term in the stacked coefficients theta.
+    intercepts : per view, (term index, row of theta) of its intercept, when the factors may be
+        translated into the intercepts (:mod:`rgfactor.inference.cavi_translate`); else None.
     """
 
     dense: tuple[bool, ...]
     term_slices: tuple[tuple[tuple[int, int], ...], ...]
+    intercepts: tuple[tuple[int, int], ...] | None = None
 
     def is_dense(self, m: int) -> bool:
         return self.dense[m]
@@ -57,7 +60,22 @@ def make_plan(model: Model, arrays: ModelArrays, dense: bool = True) -> Plan:
             sl.append((start, start + q))
             start += q
         slices.append(tuple(sl))
-    return Plan(tuple(flags), tuple(slices))
+    return Plan(tuple(flags), tuple(slices), _intercepts(model, arrays, slices))
+
+
+def _intercepts(model: Model, arrays: ModelArrays, slices) -> tuple[tuple[int, int], ...] | None:
+    """Per view, (term index, theta row) of a per-feature constant term (``baseline`` with a design column
+    of ones), if the factor prior allows the translation step and every view has one; else None."""
+    if getattr(model.factors, "cavi_translation", None) is None:
+        return None
+    out = []
+    for vm, sl in zip(model.views, slices):
+        found = [(i, a) for i, (t, (a, b)) in enumerate(zip(vm.terms, sl))
+                 if t.baseline and b - a == 1 and np.all(t.design(arrays) == 1.0)]
+        if not found:
+            return None
+        out.append(found[0])
+    return tuple(out)
 
 
 def _scale(view) -> np.ndarray:
