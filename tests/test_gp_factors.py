@@ -295,3 +295,38 @@ def test_report_curves_over_one_coordinate(tmp_path):
     assert "shown in the table only" in (tmp_path / "three" / "report.html").read_text()
     write_report(tmp_path / "none", title="plain", variance_explained=ve, factors=z, diagnostics={})
     assert "Spatially smooth factors" not in (tmp_path / "none" / "report.html").read_text()
+
+
+# ----------------------------------------------------------------------------- default lengthscale range
+@pytest.mark.timeout(60)
+def test_default_lengthscale_range_follows_the_spacing_and_the_basis_cap():
+    """Upper = the largest range; lower = 3 nearest-neighbour spacings, at most 0.1 x range, at least what
+    400 basis functions resolve; an explicit range is kept (its 1% prior quantiles)."""
+    import json
+
+    from scipy import stats
+
+    from rgfactor.generative.gp_factors import gp_factor_settings
+
+    def settings(coords, rng_=None):
+        s = gp_factor_settings(coords, rng_)
+        basis = json.loads(s["basis"])
+        a, b = s["lengthscale_prior"]
+        return stats.invgamma.ppf([0.01, 0.99], a, scale=b), int(np.prod(basis["n_basis"]))
+
+    rng = np.random.default_rng(0)
+    # dense 1-D: 501 time points 0.01 apart over [0, 5] -> 3 spacings, well under the basis cap
+    (lo, hi), size = settings(np.linspace(0.0, 5.0, 501)[:, None])
+    assert lo == pytest.approx(0.03, rel=1e-6) and hi == pytest.approx(5.0, rel=1e-6) and size <= 400
+    # sparse 2-D: 30 cells -> 3 spacings exceed 0.1 x range, the cap at 0.1 x range applies
+    (lo, hi), _ = settings(rng.random((30, 2)) * [10.0, 20.0])
+    assert lo / hi == pytest.approx(0.1, rel=1e-6)
+    # dense 2-D (4,000 cells in 10 x 20): 3 spacings ~ 0.012 x range would need ~3,000 functions; the basis
+    # cap lifts the lower end to where the rule gives at most 400, and not much fewer
+    xy = rng.random((4000, 2)) * [10.0, 20.0]
+    (lo, hi), size = settings(xy)
+    assert hi == pytest.approx(np.ptp(xy, axis=0).max(), rel=1e-6)
+    assert 300 < size <= 400 and 0.02 < lo / hi < 0.1, (size, lo / hi)
+    # an explicit range is the user's
+    (lo, hi), _ = settings(xy, (0.5, 3.0))
+    assert (lo, hi) == (pytest.approx(0.5, rel=1e-6), pytest.approx(3.0, rel=1e-6))
