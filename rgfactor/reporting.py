@@ -3,9 +3,9 @@
 The report layer (:mod:`rgfactor.report`) sees only pandas/xarray objects. This module reads them off a
 fitted estimator and its data: variance explained, loadings with intervals and local false sign rates
 (:func:`rgfactor.posterior.summary.loading_summary`), the data overview, the Methods description of the
-model's components (:func:`rgfactor.posterior.methods.describe_model`), site effects, and, for labels that
-copy a model input (the circular-label rule, :mod:`rgfactor.report.associations`), factor scores inferred
-from the other views with ``model.transform``.
+model's components (:func:`rgfactor.posterior.methods.describe_model`), site effects, spatially smooth
+factors (maps, smoothness table), and, for labels that copy a model input (the circular-label rule,
+:mod:`rgfactor.report.associations`), factor scores inferred from the other views with ``model.transform``.
 
     from rgfactor.reporting import write_model_report
     write_model_report("runs/lgg", model, data, labels, title="TCGA-LGG")
@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rgfactor.dims import SITE, feature_dim
@@ -106,6 +107,24 @@ def site_stability(model, n_top: int = 15) -> dict:
     return out
 
 
+def smooth_factor_inputs(model, n_grid: int = 200) -> dict:
+    """The gp_factors report section's inputs (empty without a GP factor prior): the subjects'
+    coordinates, :meth:`factor_smoothness`, the engine, and for a 1-D coordinate the smooth part
+    interpolated on ``n_grid`` points over the observed range (:meth:`factors_at`)."""
+    if getattr(model.config_, "factor_prior", "normal") != "gp":
+        return {}
+    coords = model.idata_.constant_data["coordinates"].transpose("subject", "coordinate").to_pandas()
+    coords.columns = [str(c) for c in coords.columns]
+    out = {"coordinates": coords, "smoothness": model.factor_smoothness(), "method": model.diagnostics_.get("method")}
+    if coords.shape[1] == 1:
+        x = np.linspace(coords.iloc[:, 0].min(), coords.iloc[:, 0].max(), n_grid)
+        grid = pd.DataFrame({coords.columns[0]: x}, index=[f"grid{i}" for i in range(n_grid)])
+        smooth = model.factors_at(grid).to_pandas()
+        out["smooth"] = smooth.set_axis(pd.Index(x, name=coords.columns[0])).set_axis(
+            [str(c) for c in smooth.columns], axis=1)
+    return out
+
+
 def report_inputs(model, data, labels: pd.DataFrame | None = None, *, title: str, description: str | None = None,
                   spec_text: str = "", diagnostics: dict | None = None, level_names: dict | None = None,
                   extra_tables: dict | None = None) -> ReportInputs:
@@ -137,7 +156,8 @@ def report_inputs(model, data, labels: pd.DataFrame | None = None, *, title: str
         views=data.views, likelihoods=data.likelihoods, transforms=data.transforms, site=data.site,
         covariates=None if data.covariates is None else list(data.covariates.columns),
         label_scores=other_view_scores(model, data, circular), level_names=dict(level_names or {}),
-        methods=methods, submodels={"site_effects": site_effect_means(model), "site_stability": site_stability(model)})
+        methods=methods, submodels={"site_effects": site_effect_means(model), "site_stability": site_stability(model),
+                   "gp_factors": smooth_factor_inputs(model)})
 
 
 def _more_versions() -> dict:

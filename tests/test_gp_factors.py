@@ -236,3 +236,97 @@ def test_gp_factors_from_a_spec_with_coordinates_in_the_clinical_table(tmp_path)
         from rgfactor.data.tables import from_tables
         from_tables(tmp_path, views={"genes": {"file": "genes.csv", "likelihood": "gaussian"}},
                     clinical={"file": "cells.csv", "coordinates": ["x", "depth"]})
+
+
+# ----------------------------------------------------------------------------- report
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_report_has_factor_maps_and_smoothness_table(spatial_fit, tmp_path):
+    """The report of a GP-prior fit: one map per active factor (2-D coordinates), the smoothness table as
+    CSV (= factor_smoothness) and LaTeX, the Methods sentence with its citations; every file it links exists."""
+    from rgfactor.reporting import write_model_report
+    from tests.test_report_html import check_run_directory
+
+    data, truth, model = spatial_fit
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_model_report(out, model, data, title="spatial")
+    page = check_run_directory(out, tmp_path)
+    assert "Spatially smooth factors" in page.h2
+    assert (out / "figures" / "factor_maps.png").is_file() and not (out / "figures" / "factor_curves.png").exists()
+    table = pd.read_csv(out / "tables" / "factor_smoothness.csv", index_col=0)
+    pd.testing.assert_frame_equal(table, model.factor_smoothness(), check_names=False, rtol=1e-12)
+    tex = (out / "tables" / "factor_smoothness.tex").read_text()
+    assert "lengthscale\\_2.5\\%" in tex and tex.count("\\\\") == 1 + len(table)   # header + one row per factor
+    bib = (out / "references.bib").read_text()
+    assert all(k in bib for k in ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp"))
+    assert "vary smoothly" in (out / "methods.md").read_text()
+
+
+@pytest.mark.timeout(60)
+def test_report_curves_over_one_coordinate(tmp_path):
+    """A 1-D coordinate (e.g. depth, time) gets curves: dots per subject and the interpolated smooth part;
+    three coordinates get the table only. Report inputs built by hand (the report layer sees pandas only)."""
+    import xarray as xr
+
+    from rgfactor.report import write_report
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(40)]
+    depth = pd.DataFrame({"depth": np.sort(rng.random(40))}, index=ids)
+    z = xr.DataArray(np.c_[np.sin(6 * depth["depth"]), rng.normal(size=40)], dims=["subject", "factor"],
+                     coords={"subject": ids, "factor": ["Factor1", "Factor2"]})
+    ve = xr.DataArray([[0.3, 0.2]], dims=["view", "factor"], coords={"view": ["g"], "factor": ["Factor1", "Factor2"]})
+    smoothness = pd.DataFrame({"lengthscale": [0.2, 0.5], "scale": [0.9, 0.02], "shortest_resolved": [0.05, 0.05]},
+                              index=pd.Index(["Factor1", "Factor2"], name="factor"))
+    grid = np.linspace(0, 1, 50)
+    smooth = pd.DataFrame({"Factor1": np.sin(6 * grid), "Factor2": 0.0}, index=pd.Index(grid, name="depth"))
+    gp = {"coordinates": depth, "smoothness": smoothness, "smooth": smooth, "method": "cavi"}
+    write_report(tmp_path / "one", title="depth", variance_explained=ve, factors=z, diagnostics={},
+                 submodels={"gp_factors": gp})
+    assert (tmp_path / "one" / "figures" / "factor_curves.png").is_file()
+    html = (tmp_path / "one" / "report.html").read_text()
+    assert "Spatially smooth factors" in html and "grid conditional" in html
+    three = depth.assign(y=rng.random(40), t=rng.random(40))
+    write_report(tmp_path / "three", title="3-D", variance_explained=ve, factors=z, diagnostics={},
+                 submodels={"gp_factors": {**gp, "coordinates": three, "smooth": None}})
+    assert not list((tmp_path / "three" / "figures").glob("factor_*"))
+    assert "shown in the table only" in (tmp_path / "three" / "report.html").read_text()
+    write_report(tmp_path / "none", title="plain", variance_explained=ve, factors=z, diagnostics={})
+    assert "Spatially smooth factors" not in (tmp_path / "none" / "report.html").read_text()
+
+
+# ----------------------------------------------------------------------------- default lengthscale range
+@pytest.mark.timeout(60)
+def test_default_lengthscale_range_follows_the_spacing_and_the_basis_cap():
+    """Upper = the largest range; lower = 3 nearest-neighbour spacings, at most 0.1 x range, at least what
+    400 basis functions resolve; an explicit range is kept (its 1% prior quantiles)."""
+    import json
+
+    from scipy import stats
+
+    from rgfactor.generative.gp_factors import gp_factor_settings
+
+    def settings(coords, rng_=None):
+        s = gp_factor_settings(coords, rng_)
+        basis = json.loads(s["basis"])
+        a, b = s["lengthscale_prior"]
+        return stats.invgamma.ppf([0.01, 0.99], a, scale=b), int(np.prod(basis["n_basis"]))
+
+    rng = np.random.default_rng(0)
+    # dense 1-D: 501 time points 0.01 apart over [0, 5] -> 3 spacings, well under the basis cap
+    (lo, hi), size = settings(np.linspace(0.0, 5.0, 501)[:, None])
+    assert lo == pytest.approx(0.03, rel=1e-6) and hi == pytest.approx(5.0, rel=1e-6) and size <= 400
+    # sparse 2-D: 30 cells -> 3 spacings exceed 0.1 x range, the cap at 0.1 x range applies
+    (lo, hi), _ = settings(rng.random((30, 2)) * [10.0, 20.0])
+    assert lo / hi == pytest.approx(0.1, rel=1e-6)
+    # dense 2-D (4,000 cells in 10 x 20): 3 spacings ~ 0.012 x range would need ~3,000 functions; the basis
+    # cap lifts the lower end to where the rule gives at most 400, and not much fewer
+    xy = rng.random((4000, 2)) * [10.0, 20.0]
+    (lo, hi), size = settings(xy)
+    assert hi == pytest.approx(np.ptp(xy, axis=0).max(), rel=1e-6)
+    assert 300 < size <= 400 and 0.02 < lo / hi < 0.1, (size, lo / hi)
+    # an explicit range is the user's
+    (lo, hi), _ = settings(xy, (0.5, 3.0))
+    assert (lo, hi) == (pytest.approx(0.5, rel=1e-6), pytest.approx(3.0, rel=1e-6))

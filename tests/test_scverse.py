@@ -107,3 +107,66 @@ def test_to_mudata_writes_factors_and_loadings(fitted_small, small_cohort, tmp_p
                                model.variance_explained().sel(view="rna").values)
     with pytest.raises(DataError, match=r"view 'rna' of the fit is not a modality"):
         model.to_mudata(md.MuData({"radiomics": mods["radiomics"]}))
+
+
+# ----------------------------------------------------------------------------- coordinates (factor_prior="gp")
+def _spatial_adata(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    counts = pd.DataFrame(rng.poisson(5.0, (n, 3)), index=[f"cell{i}" for i in range(n)], columns=["g1", "g2", "g3"])
+    adata = adata_of(counts, x=rng.random(n), y=rng.random(n), time=np.arange(n, dtype=float))
+    adata.obsm["spatial"] = rng.random((n, 2)) * 100.0                   # squidpy's convention
+    adata.obsm["pos3"] = pd.DataFrame(rng.random((n, 3)), index=adata.obs_names, columns=["u", "v", "w"])
+    adata.obsm["X_pca"] = rng.normal(size=(n, 5))
+    return adata
+
+
+def test_anndata_coordinates_from_obsm_or_obs():
+    adata = _spatial_adata()
+    before = adata.obsm["spatial"].copy()
+    data = rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}, coordinates="spatial")
+    assert list(data.coordinates.columns) == ["spatial1", "spatial2"]          # scanpy's axis names
+    np.testing.assert_array_equal(data.coordinates.loc[list(adata.obs_names)].to_numpy(), before)
+    np.testing.assert_array_equal(adata.obsm["spatial"], before)               # nothing passed is modified
+    xy = rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}, coordinates=["x", "y"]).coordinates
+    np.testing.assert_array_equal(xy.loc[list(adata.obs_names)].to_numpy(), adata.obs[["x", "y"]].to_numpy())
+    t = rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}, coordinates="time").coordinates   # 1-D obs column
+    assert list(t.columns) == ["time"] and t.loc["cell3", "time"] == 3.0
+    uvw = rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}, coordinates="pos3").coordinates
+    assert list(uvw.columns) == ["u", "v", "w"]                                # a DataFrame keeps its names
+    assert rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}).coordinates is None
+
+
+@pytest.mark.parametrize("edit, key, match", [
+    (lambda a: a, "spatial_xy", r"no obsm\['spatial_xy'\] and no obs column.*obsm keys: \['spatial'"),
+    (lambda a: a, ["x", "depth"], r"no obs column\(s\) \['depth'\]"),
+    (lambda a: a, "X_pca", r"AnnData.obsm\['X_pca'\] has 5 columns"),
+    (lambda a: a.obsm.__setitem__("spatial", np.where(np.arange(12).reshape(6, 2) == 5, np.nan, a.obsm["spatial"])),
+     "spatial", r"subject 'cell2', coordinate 'spatial2' is nan"),
+])
+def test_anndata_coordinate_errors_name_the_key(edit, key, match):
+    adata = _spatial_adata()
+    edit(adata)
+    with pytest.raises(DataError, match=match):
+        rgf.MultiViewData.from_anndata(adata, {"rna": "poisson"}, coordinates=key)
+
+
+def test_mudata_coordinates_global_or_of_a_modality():
+    rna = _spatial_adata()
+    prot = _spatial_adata(seed=1)[:4].copy()
+    prot.var_names = ["p1", "p2", "p3"]
+    other = adata_of(pd.DataFrame(np.ones((2, 1)), index=["extra0", "extra1"], columns=["m"]))
+    mdata = md.MuData({"rna": rna, "prot": prot, "other": other})
+    mdata.obsm["spatial"] = np.c_[np.arange(mdata.n_obs), np.arange(mdata.n_obs) ** 2].astype(float)
+    # global obsm: the observations of a modality that is not a view are left out, not an error
+    data = rgf.MultiViewData.from_mudata(mdata, {"rna": "poisson", "prot": "poisson"}, coordinates="spatial")
+    assert len(data.coordinates) == 6 and "extra0" not in data.coordinates.index
+    row = list(mdata.obs_names).index("cell4")
+    assert data.coordinates.loc["cell4", "spatial2"] == float(row) ** 2
+    own = rgf.MultiViewData.from_mudata(mdata, {"rna": "poisson"}, coordinates="rna:spatial").coordinates
+    np.testing.assert_array_equal(own.loc[list(rna.obs_names)].to_numpy(), rna.obsm["spatial"])
+    with pytest.raises(DataError, match="missing for 2 subject"):     # prot's own positions lack cell4, cell5
+        rgf.MultiViewData.from_mudata(mdata, {"rna": "poisson", "prot": "poisson"}, coordinates="prot:spatial")
+    with pytest.raises(DataError, match="coordinates='atac:spatial': the MuData has no modality 'atac'"):
+        rgf.MultiViewData.from_mudata(mdata, {"rna": "poisson"}, coordinates="atac:spatial")
+    with pytest.raises(DataError, match=r"modality 'rna'.*no obsm\['xy'\]"):
+        rgf.MultiViewData.from_mudata(mdata, {"rna": "poisson"}, coordinates="rna:xy")

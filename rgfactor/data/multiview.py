@@ -128,7 +128,7 @@ class MultiViewData:
     @classmethod
     def from_mudata(cls, mdata, likelihoods: dict, *, site: str | None = None, covariates=None,
                     layers: dict | None = None, transforms: dict | None = None,
-                    size_factors: str = "trimmed_ratio") -> MultiViewData:
+                    size_factors: str = "trimmed_ratio", coordinates=None) -> MultiViewData:
         """A cohort from a MuData (or an ``.h5mu`` path): one view per modality named in ``likelihoods``.
 
         Parameters
@@ -141,24 +141,31 @@ class MultiViewData:
         layers : dict modality -> layer holding the values (e.g. raw counts in 'counts'); default ``X``
             (sparse matrices are made dense).
         transforms, size_factors : as in :meth:`from_pandas`.
+        coordinates : the subjects' locations for spatially smooth factors (``factor_prior="gp"``): an
+            ``mdata.obsm`` key (e.g. ``"spatial"``), ``"<modality>:<key>"`` for a modality's own ``obsm``
+            (e.g. ``"rna:spatial"``), or a list of ``mdata.obs`` columns; see
+            :func:`rgfactor.data.scverse.coordinates_frame`. Default None (no coordinates).
 
         Subjects are the modalities' ``obs_names``; a subject absent from a modality has that view
         missing (masked, not imputed). Needs the optional packages of ``rgfactor[scverse]``.
 
         Raises
         ------
-        DataError  naming the modality, layer or ``obs`` column at fault; then the checks of :meth:`from_pandas`.
+        DataError  naming the modality, layer, ``obs`` column or ``obsm`` key at fault; then the checks of
+            :meth:`from_pandas`.
         """
-        from rgfactor.data.scverse import mudata_views
+        from rgfactor.data.scverse import coordinates_frame, mudata_views, on_subjects, read
 
+        mdata = read(mdata, "mudata")
         views, site_s, cov = mudata_views(mdata, likelihoods, site, covariates, layers)
+        xy = None if coordinates is None else coordinates_frame(mdata, coordinates, "MuData", mdata.mod)
         return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
-                               size_factors=size_factors)
+                               size_factors=size_factors, coordinates=on_subjects(xy, views))
 
     @classmethod
     def from_anndata(cls, adata, likelihoods: dict, *, view_key: str | None = None, layer: str | None = None,
                      site: str | None = None, covariates=None, transforms: dict | None = None,
-                     size_factors: str = "trimmed_ratio") -> MultiViewData:
+                     size_factors: str = "trimmed_ratio", coordinates=None) -> MultiViewData:
         """A cohort from an AnnData (or an ``.h5ad`` path) of subjects x features.
 
         Parameters
@@ -170,16 +177,24 @@ class MultiViewData:
         layer : layer holding the values (default ``X``).
         site, covariates : ``adata.obs`` column names (a str; a list of str).
         transforms, size_factors : as in :meth:`from_pandas`.
+        coordinates : the subjects' locations for spatially smooth factors (``factor_prior="gp"``): an
+            ``adata.obsm`` key (squidpy/scanpy keep positions in ``obsm["spatial"]``; array columns are
+            named ``spatial1``, ``spatial2``, ...), one ``obs`` column (a str that is no ``obsm`` key, e.g.
+            ``"time"``) or a list of ``obs`` columns (e.g. ``["x", "y"]``); see
+            :func:`rgfactor.data.scverse.coordinates_frame`. Default None (no coordinates).
 
         Raises
         ------
-        DataError  naming the view, ``var``/``obs`` column or layer at fault; then the checks of :meth:`from_pandas`.
+        DataError  naming the view, ``var``/``obs`` column, ``obsm`` key or layer at fault; then the checks of
+            :meth:`from_pandas`.
         """
-        from rgfactor.data.scverse import anndata_views
+        from rgfactor.data.scverse import anndata_views, coordinates_frame, on_subjects, read
 
+        adata = read(adata, "anndata")
         views, site_s, cov = anndata_views(adata, likelihoods, view_key, layer, site, covariates)
+        xy = None if coordinates is None else coordinates_frame(adata, coordinates, "AnnData")
         return cls.from_pandas(views, likelihoods, site=site_s, covariates=cov, transforms=transforms,
-                               size_factors=size_factors)
+                               size_factors=size_factors, coordinates=on_subjects(xy, views))
 
     # ------------------------------------------------------------------ accessors
     @property

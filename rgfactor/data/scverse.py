@@ -35,6 +35,22 @@ def _require(module: str):
                           f"package '{module}': pip install 'rgfactor[scverse]'.") from None
 
 
+def read(obj, module: str):
+    """``obj``, or the file it names read with ``mudata.read_h5mu`` / ``anndata.read_h5ad`` (``module``)."""
+    if isinstance(obj, (str, Path)):
+        return getattr(_require(module), "read_h5mu" if module == "mudata" else "read_h5ad")(str(obj))
+    return obj
+
+
+def on_subjects(frame: pd.DataFrame | None, views: dict) -> pd.DataFrame | None:
+    """The rows of ``frame`` (indexed by ``obs_names``) of the views' subjects: a MuData's obs also holds
+    the observations of modalities that are not views."""
+    if frame is None:
+        return None
+    subjects = {s for df in views.values() for s in df.index}
+    return frame[[s in subjects for s in frame.index]]
+
+
 def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=float)
 
@@ -67,6 +83,57 @@ def _with_obs(views: dict, obs: pd.DataFrame, what: str, site, covariates) -> tu
     return views, (None if site_s is None else site_s.reindex(subjects)), (None if cov is None else cov.reindex(subjects))
 
 
+def coordinates_frame(container, key, what: str, modalities: dict | None = None) -> pd.DataFrame:
+    """The subjects' coordinates (subject, coordinate) read from an AnnData or MuData, for the
+    ``coordinates=`` of :meth:`MultiViewData.from_anndata` / :meth:`~MultiViewData.from_mudata`.
+
+    Parameters
+    ----------
+    container : the AnnData or MuData.
+    key : a str: ``obsm[key]`` (the scverse convention: squidpy and scanpy keep spot/cell positions in
+        ``obsm["spatial"]``, an (n_obs, 2) array), or, when no ``obsm`` entry has that name, one ``obs``
+        column (a 1-D coordinate such as time or depth); ``"<modality>:<key>"`` reads a MuData modality's
+        own ``obsm``. A list of str: ``obs`` columns (e.g. ``["x", "y"]``). An array ``obsm`` entry's
+        columns are named ``<key>1``, ``<key>2``, ... (scanpy's axis names, e.g. spatial1, spatial2); a
+        DataFrame entry keeps its column names.
+    what : 'AnnData' or 'MuData' (messages).
+    modalities : the MuData's modalities (``mdata.mod``), for ``"<modality>:<key>"``.
+
+    Returns
+    -------
+    DataFrame indexed by ``obs_names`` (validated against the views' subjects by :meth:`from_pandas`).
+
+    Raises
+    ------
+    DataError  naming the key: not in ``obsm`` nor ``obs``, an unknown modality, an ``obsm`` entry that is
+        not (n_obs, 1-3) numeric.
+    """
+    if isinstance(key, str) and ":" in key and modalities is not None and key not in container.obsm \
+            and key not in container.obs.columns:
+        mod, sub = key.split(":", 1)
+        if mod not in modalities:
+            raise DataError(f"coordinates='{key}': the MuData has no modality '{mod}'; its modalities: {list(modalities)}.")
+        return coordinates_frame(modalities[mod], sub, f"modality '{mod}'")
+    obs = container.obs
+    if isinstance(key, str) and key in container.obsm:
+        value = container.obsm[key]
+        if isinstance(value, pd.DataFrame):
+            frame = value.set_axis(list(container.obs_names), axis=0)
+        else:
+            x = _dense(value) if np.ndim(value) == 2 else np.full((len(obs), 0), np.nan)
+            frame = pd.DataFrame(x, index=list(container.obs_names), columns=[f"{key}{i + 1}" for i in range(x.shape[1])])
+        if not 1 <= frame.shape[1] <= 3:
+            raise DataError(f"{what}.obsm['{key}'] has {frame.shape[1]} columns; coordinates take 1 to 3 (x/y/z, "
+                            "depth, time). Pass the columns to use as obs columns, or another obsm key.")
+        return frame
+    names = [key] if isinstance(key, str) else list(key)
+    missing = [c for c in names if c not in obs.columns]
+    if missing:
+        raise DataError(f"coordinates={key!r}: {what} has no obsm['{missing[0]}'] and no obs column(s) {missing}; its "
+                        f"obsm keys: {list(container.obsm)}, obs columns: {list(obs.columns)[:15]}.")
+    return obs[names]
+
+
 def mudata_views(mdata, likelihoods: dict, site: str | None = None, covariates=None,
                  layers: dict | None = None) -> tuple[dict, pd.Series | None, pd.DataFrame | None]:
     """(views, site, covariates) of a MuData or ``.h5mu`` path for :meth:`MultiViewData.from_mudata`.
@@ -76,8 +143,7 @@ def mudata_views(mdata, likelihoods: dict, site: str | None = None, covariates=N
     DataError  naming the modality, layer or ``obs`` column at fault.
     ImportError  without the optional package ``mudata`` (for a path).
     """
-    if isinstance(mdata, (str, Path)):
-        mdata = _require("mudata").read_h5mu(str(mdata))
+    mdata = read(mdata, "mudata")
     unknown = [m for m in likelihoods if m not in mdata.mod]
     if unknown:
         raise DataError(f"MuData has no modality {unknown}; its modalities: {list(mdata.mod)}.")
@@ -95,8 +161,7 @@ def anndata_views(adata, likelihoods: dict, view_key: str | None = None, layer: 
     DataError  naming the view, ``var``/``obs`` column or layer at fault.
     ImportError  without the optional package ``anndata`` (for a path).
     """
-    if isinstance(adata, (str, Path)):
-        adata = _require("anndata").read_h5ad(str(adata))
+    adata = read(adata, "anndata")
     frame = modality_frame(adata, "AnnData", layer)
     if view_key is None:
         if len(likelihoods) != 1:

@@ -60,8 +60,9 @@ class GFA(FactorModel):
         lengthscale and a scale, the share of its variance that is spatial; docs/models/spatial_factors.md,
         :mod:`rgfactor.generative.gp_factors`). Every engine ('auto' picks the closed form; no ``batch_size``).
     lengthscale_range : factor_prior='gp': (lower, upper) lengthscales in coordinate units holding 98%
-        of the prior mass; the lower one sets the basis size. None: 0.1 and 1 times the largest
-        coordinate range.
+        of the prior mass; the lower one sets the basis size. None: from the coordinates (upper: the
+        largest coordinate range; lower: 3 median nearest-neighbour distances, at most 0.1 of the range and
+        at least what 400 basis functions resolve; :func:`rgfactor.generative.gp_factors.default_lengthscale_range`).
     n_basis : factor_prior='gp': HSGP basis functions per coordinate (None: Riutort-Mayol et al.'s rule).
 
     Attributes

@@ -50,13 +50,16 @@ from scipy import special
 from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.components import ALL_ENGINES
 from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
-from rgfactor.generative.hsgp import HSGPBasis, inverse_gamma_from_quantiles
+from rgfactor.generative.hsgp import HSGPBasis, basis_rule, inverse_gamma_from_quantiles, prior_median_lengthscale
 from rgfactor.generative.variables import FACTOR_COEF, FACTOR_SCALE, HELPER, Role, Variable
 
 SCALE_GAP = 1e-3
-# default lengthscale_range, as fractions of the largest coordinate range: the shortest lengthscale
-# sets the basis size (Riutort-Mayol et al. 2023, eq. 19-21: 13 functions per coordinate at 0.1)
-LENGTHSCALE_RANGE = (0.1, 1.0)
+# the default lengthscale_range (default_lengthscale_range): the upper end is the largest coordinate
+# range; the lower end is NN_MULTIPLE median nearest-neighbour distances, at most LOWER_FRACTION of that
+# range, and at least what a basis of MAX_BASIS functions resolves (Riutort-Mayol et al. 2023, eq. 19-21)
+NN_MULTIPLE = 3.0
+LOWER_FRACTION = 0.1
+MAX_BASIS = 400
 
 # Z is signed with its factor but not rotatable: a rotation mixes factors of different lengthscales
 Z = Variable("Z", ("subject", "factor"), Role.REPORTED | Role.FACTOR | Role.SIGNED, "latent factors")
@@ -82,6 +85,62 @@ def _phi(basis: HSGPBasis, coords):
     return basis.phi(coords)
 
 
+def median_neighbour_distance(coords: np.ndarray) -> float:
+    """Median distance from each distinct location to its nearest other location (coordinate units)."""
+    from scipy.spatial import cKDTree
+
+    u = np.unique(np.asarray(coords, dtype=float), axis=0)
+    d, _ = cKDTree(u).query(u, k=2)
+    return float(np.median(d[:, 1]))
+
+
+def box_range(lower: float, upper: float, span: float) -> tuple[float, float]:
+    """The lengthscale range whose prior median sets the HSGP box (boundary factor): the prior's, with
+    its lower end raised to LOWER_FRACTION x span. A short lower end then adds basis functions but does
+    not shrink the box, which must hold the long lengthscales too (Riutort-Mayol et al. 2023: c >= 3.2
+    l / S for the lengthscale l estimated; a smaller box biases long lengthscales down)."""
+    return max(lower, min(LOWER_FRACTION * span, 0.5 * upper)), upper
+
+
+def _basis_size(half: np.ndarray, distinct: list, lower: float, upper: float) -> int:
+    """Functions of the default basis (:func:`gp_factor_settings`) for a lengthscale_range, given the
+    coordinates' half-ranges and numbers of distinct values."""
+    scale = float(half.max())
+    m, _ = basis_rule("squared_exponential", half / scale, lower / scale,
+                      prior_median_lengthscale(box_range(lower, upper, 2 * scale)) / scale)
+    return int(np.prod([max(1, min(mj, nd - 1)) for mj, nd in zip(m, distinct)]))
+
+
+def default_lengthscale_range(coords: np.ndarray) -> tuple[float, float]:
+    """The default ``lengthscale_range`` (coordinate units) for training coordinates ``coords`` (n, D).
+
+    * upper: the largest coordinate range. Longer lengthscales give near-linear trends over the data,
+      which the data barely tell apart (the 1% upper prior quantile sits there).
+    * lower: :data:`NN_MULTIPLE` (3) times the median nearest-neighbour distance between locations, the
+      shortest correlation range the data sample densely (at 3 spacings neighbours correlate 0.95; a GP
+      with a shorter lengthscale is hard to tell from independent noise), but
+      - at most :data:`LOWER_FRACTION` (0.1) of the range: sparse designs (tens of locations) keep the
+        earlier default, a 1% prior quantile being no hard limit;
+      - at least the shortest lengthscale a basis of :data:`MAX_BASIS` (400) functions resolves by
+        Riutort-Mayol et al.'s rule (2023, Stat Comput 33:17, eq. 19-21): the closed-form update costs
+        O(M^3) per factor and sweep. In 2-D this is ~0.05 of the range; dense 1-D data reach 3 spacings.
+
+    MEFISTO (Velten et al. 2022) instead searches lengthscales from half the smallest to twice the
+    largest pairwise distance (SpatialDE's grid), affordable for its full GP, not for a basis whose size
+    grows as (range / lower)^D. On osmFISH (5,328 cells, cortical layers a few hundred microns thick)
+    the earlier default (0.1 x range) left the fitted lengthscales at its bottom; 0.05 x range gave a
+    better layer separation (benchmarks/results/gp_factors_osmfish.md).
+    """
+    coords = np.asarray(coords, dtype=float)
+    span = float(np.ptp(coords, axis=0).max())
+    lower = min(NN_MULTIPLE * median_neighbour_distance(coords), LOWER_FRACTION * span)
+    half, distinct = np.ptp(coords, axis=0) / 2.0, [len(np.unique(c)) for c in coords.T]
+    if _basis_size(half, distinct, lower, span) > MAX_BASIS:   # in 3-D the cap may not be met below span / 2
+        grid = np.geomspace(lower, 0.5 * span, 200)
+        lower = float(next((g for g in grid if _basis_size(half, distinct, g, span) <= MAX_BASIS), grid[-1]))
+    return lower, span
+
+
 def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None) -> dict:
     """The settings of :class:`GPFactors` for training coordinates ``coords`` (n, D).
 
@@ -89,7 +148,7 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
     ----------
     coords : (n, D) training coordinates (coordinate units).
     lengthscale_range : (lower, upper) lengthscales in coordinate units holding 98% of the prior mass;
-        None: :data:`LENGTHSCALE_RANGE` times the largest coordinate range.
+        None: :func:`default_lengthscale_range` (from the spacing and range of ``coords``).
     n_basis : basis functions per coordinate (int or one per coordinate); None: the rule of
         :func:`rgfactor.generative.hsgp.basis_rule` for the lower lengthscale.
 
@@ -104,13 +163,16 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
     coords = np.asarray(coords, dtype=float)
     span = float(np.ptp(coords, axis=0).max())
     if lengthscale_range is None:
-        lengthscale_range = (LENGTHSCALE_RANGE[0] * span, LENGTHSCALE_RANGE[1] * span)
+        lengthscale_range = default_lengthscale_range(coords)
     if len(tuple(lengthscale_range)) != 2:
         raise SpecError(f"lengthscale_range must be (lower, upper), got {lengthscale_range}.")
     lo, hi = (float(v) for v in lengthscale_range)
     a, b = inverse_gamma_from_quantiles(lo, hi)
-    # the basis takes the range in its scaled units (fractions of the largest half-range)
-    basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * lo / span, 2 * hi / span), n_basis=n_basis)
+    # the basis takes the range in its scaled units (fractions of the largest half-range); the box holds
+    # the median of box_range, the basis resolves the lower end
+    box = box_range(lo, hi, span)
+    basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * box[0] / span, 2 * box[1] / span),
+                                       n_basis=n_basis, resolve=2 * lo / span)
     return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
 
 

@@ -19,6 +19,7 @@ from functools import singledispatch
 import numpy as np
 
 from rgfactor.generative.factors import IidNormalFactors
+from rgfactor.generative.gp_factors import SCALE_GAP, GPFactors
 from rgfactor.generative.likelihoods.counts import POISSON_DISPERSION, Bernoulli, NegativeBinomial, Poisson
 from rgfactor.generative.likelihoods.gaussian import Gaussian
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
@@ -51,6 +52,22 @@ def _(c: IidNormalFactors, view, engine):
     p = c.prior()
     return (f"The latent factors are a priori independent, $z_{{nk}} \\sim \\mathcal{{N}}({_num(p.loc)}, "
             f"{_num(p.scale)}^2)$.", ("klami2015gfa",))
+
+
+@describe_component.register
+def _(c: GPFactors, view, engine):
+    a, b = c.lengthscale_prior
+    m = " x ".join(str(v) for v in c.basis.n_basis)
+    text = (f"The latent factors vary smoothly over the subjects' coordinates (MEFISTO's prior): $z_k(s) = "
+            f"\\sqrt{{\\rho_k}} f_k(s) + \\sqrt{{1 - \\rho_k}} e_k(s)$, $e_k(s) \\sim \\mathcal{{N}}(0, 1)$, with "
+            f"$f_k$ a unit-variance Gaussian process with squared-exponential kernel and lengthscale $\\ell_k$, "
+            f"approximated by a Hilbert-space basis of {c.basis.size} functions ({m}); "
+            f"$\\ell_k \\sim \\mathrm{{InvGamma}}({a:.3g}, {b:.3g})$ (coordinate units) and the spatial share of "
+            f"variance (scale) $\\rho_k \\sim \\mathrm{{Uniform}}(0, {1 - SCALE_GAP:g})$")
+    if engine == "cavi":
+        text += ("; in the closed-form engine $\\rho_k$ and $\\ell_k$ are point estimates maximising the "
+                 "evidence lower bound over a grid")
+    return text + ".", ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp")
 
 
 @describe_component.register

@@ -17,6 +17,7 @@ from rgfactor.report.figures import (
     plot_variance_totals,
     save_figure,
 )
+from rgfactor.report.gp_factors import plot_factor_curves, plot_factor_maps  # registers the gp_factors section
 from rgfactor.report.html import render_report, write_report
 from rgfactor.report.mediation import plot_mediation_forest  # registers the mediation section
 from rgfactor.report.sections import register_section
@@ -37,6 +38,8 @@ __all__ = [
     "find_circular_labels",
     "label_kind",
     "plot_elbo",
+    "plot_factor_curves",
+    "plot_factor_maps",
     "plot_factor_scatter",
     "plot_mediation_forest",
     "plot_rhat_ess",

@@ -109,6 +109,20 @@ REFERENCES = {
   author = {Virtanen, Pauli and Gommers, Ralf and Oliphant, Travis E. and others},
   title = {{SciPy} 1.0: fundamental algorithms for scientific computing in {P}ython},
   journal = {Nature Methods}, volume = {17}, pages = {261--272}, year = {2020}, doi = {10.1038/s41592-019-0686-2}}""",
+    "velten2022mefisto": """@article{velten2022mefisto,
+  author = {Velten, Britta and Braunger, Jana M. and Argelaguet, Ricard and Arnol, Damien and Wirbel, Jakob and
+            Bredikhin, Danila and Zeller, Georg and Stegle, Oliver},
+  title = {Identifying temporal and spatial patterns of variation from multimodal data using {MEFISTO}},
+  journal = {Nature Methods}, volume = {19}, pages = {179--186}, year = {2022}, doi = {10.1038/s41592-021-01343-9}}""",
+    "solin2020hilbert": """@article{solin2020hilbert,
+  author = {Solin, Arno and S{\\"a}rkk{\\"a}, Simo},
+  title = {Hilbert space methods for reduced-rank {G}aussian process regression},
+  journal = {Statistics and Computing}, volume = {30}, pages = {419--446}, year = {2020}, doi = {10.1007/s11222-019-09886-w}}""",
+    "riutortmayol2023hsgp": """@article{riutortmayol2023hsgp,
+  author = {Riutort-Mayol, Gabriel and B{\\"u}rkner, Paul-Christian and Andersen, Michael R. and Solin, Arno and
+            Vehtari, Aki},
+  title = {Practical {H}ilbert space approximate {B}ayesian {G}aussian processes for probabilistic programming},
+  journal = {Statistics and Computing}, volume = {33}, pages = {17}, year = {2023}, doi = {10.1007/s11222-022-10167-2}}""",
 }
 
 
