@@ -301,12 +301,12 @@ def test_report_curves_over_one_coordinate(tmp_path):
 @pytest.mark.timeout(60)
 def test_default_lengthscale_range_follows_the_spacing_and_the_basis_cap():
     """Upper = the largest range; lower = 3 nearest-neighbour spacings, at most 0.1 x range, at least what
-    400 basis functions resolve; an explicit range is kept (its 1% prior quantiles)."""
+    MAX_BASIS (441) basis functions resolve; an explicit range is kept (its 1% prior quantiles)."""
     import json
 
     from scipy import stats
 
-    from rgfactor.generative.gp_factors import gp_factor_settings
+    from rgfactor.generative.gp_factors import MAX_BASIS, gp_factor_settings
 
     def settings(coords, rng_=None):
         s = gp_factor_settings(coords, rng_)
@@ -317,16 +317,63 @@ def test_default_lengthscale_range_follows_the_spacing_and_the_basis_cap():
     rng = np.random.default_rng(0)
     # dense 1-D: 501 time points 0.01 apart over [0, 5] -> 3 spacings, well under the basis cap
     (lo, hi), size = settings(np.linspace(0.0, 5.0, 501)[:, None])
-    assert lo == pytest.approx(0.03, rel=1e-6) and hi == pytest.approx(5.0, rel=1e-6) and size <= 400
+    assert lo == pytest.approx(0.03, rel=1e-6) and hi == pytest.approx(5.0, rel=1e-6) and size <= MAX_BASIS
     # sparse 2-D: 30 cells -> 3 spacings exceed 0.1 x range, the cap at 0.1 x range applies
     (lo, hi), _ = settings(rng.random((30, 2)) * [10.0, 20.0])
     assert lo / hi == pytest.approx(0.1, rel=1e-6)
-    # dense 2-D (4,000 cells in 10 x 20): 3 spacings ~ 0.012 x range would need ~3,000 functions; the basis
-    # cap lifts the lower end to where the rule gives at most 400, and not much fewer
+    # dense 2-D (4,000 cells in 10 x 20): 3 spacings ~ 0.012 x range would need thousands of functions; the
+    # basis cap lifts the lower end to where the rule gives at most MAX_BASIS, and not much fewer
     xy = rng.random((4000, 2)) * [10.0, 20.0]
     (lo, hi), size = settings(xy)
     assert hi == pytest.approx(np.ptp(xy, axis=0).max(), rel=1e-6)
-    assert 300 < size <= 400 and 0.02 < lo / hi < 0.1, (size, lo / hi)
+    assert 0.75 * MAX_BASIS < size <= MAX_BASIS and 0.02 < lo / hi < 0.1, (size, lo / hi)
     # an explicit range is the user's
     (lo, hi), _ = settings(xy, (0.5, 3.0))
     assert (lo, hi) == (pytest.approx(0.5, rel=1e-6), pytest.approx(3.0, rel=1e-6))
+
+
+# ----------------------------------------------------------------------------- the closed-form grid step
+@pytest.mark.timeout(120)
+def test_closed_form_grid_step_maximises_the_collapsed_likelihood():
+    """One closed-form update of (scale, lengthscale), started at the longest grid lengthscale, lands on the
+    grid maximiser of log N(z; 0, s Phi S_l Phi^T + (1 - s) I) computed here by a dense Cholesky, for a
+    well-observed smooth factor (q(Z) a point mass). The earlier update (the basis weights held fixed in
+    their non-centred form) stayed near its starting lengthscale once the weights were well determined
+    (20,000 cells: 0.20 for a true 0.10)."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+
+    from rgfactor.generative.gp_factors import GPFactors, gp_factor_settings
+    from rgfactor.generative.gp_factors_cavi import GRID_SCALE
+    from rgfactor.generative.hsgp import HSGPBasis
+
+    n = 200
+    rng = np.random.default_rng(3)
+    x = rng.random((n, 2))
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    z = np.linalg.cholesky(np.exp(-d2 / (2 * 0.15 ** 2)) + 1e-6 * np.eye(n)) @ rng.normal(size=n)
+    z = 0.95 * z / z.std() + 0.3 * rng.normal(size=n)
+    settings = gp_factor_settings(x, (0.1, 1.0))
+    prior = GPFactors(HSGPBasis.from_json(settings["basis"]), tuple(settings["lengthscale_prior"]))
+    data = {k: jnp.asarray(v) for k, v in prior.cavi_data(SimpleNamespace(coordinates=x)).items()}
+    _, q = prior.cavi_init(z[:, None], 0)
+    q["lengthscale"] = np.array([prior.lengthscale_grid()[-1]])
+    new = prior.cavi_update(q, jnp.asarray(z[:, None]), jnp.asarray(z[:, None, None] ** 2), data=data)
+
+    phi = np.asarray(data["phi"], dtype=float)
+    grid = prior.lengthscale_grid()
+    sd = np.asarray(prior.basis.sqrt_spectral_density(jnp.asarray(grid)), dtype=float)        # (L, M)
+    log_prior = np.asarray(prior._log_prior(jnp.asarray(GRID_SCALE)[:, None], jnp.asarray(grid)[None, :]))
+    best, best_f = None, -np.inf
+    for j, ls in enumerate(grid):
+        kern = (phi * sd[j] ** 2) @ phi.T
+        for i, s in enumerate(GRID_SCALE):
+            chol = np.linalg.cholesky(s * kern + (1 - s) * np.eye(n))
+            a = np.linalg.solve(chol, z)
+            f = -np.log(np.diag(chol)).sum() - 0.5 * a @ a + log_prior[i, j]
+            if f > best_f:
+                best, best_f = (s, ls), f
+    assert float(new["scale"][0]) == pytest.approx(best[0], rel=1e-6)
+    assert float(new["lengthscale"][0]) == pytest.approx(best[1], rel=1e-6)
+    assert 0.075 < best[1] < 0.3                                         # the data's lengthscale, not the start

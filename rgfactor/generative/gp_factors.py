@@ -59,7 +59,11 @@ SCALE_GAP = 1e-3
 # range, and at least what a basis of MAX_BASIS functions resolves (Riutort-Mayol et al. 2023, eq. 19-21)
 NN_MULTIPLE = 3.0
 LOWER_FRACTION = 0.1
-MAX_BASIS = 400
+MAX_BASIS = 441   # 21 x 21 in 2-D: with the box at BOX_QUANTILE, 0.1 x range is resolved
+# the HSGP box holds this quantile of the lengthscale prior over box_range (Riutort-Mayol et al.'s c >= 3.2 l
+# / S at l = the upper quartile): with the median (before), a lengthscale of 0.8 x range was estimated at 0.39
+# by the collapsed update, 0.73 with the box at c = 2.5 (benchmarks/results/gp_factors_box.md)
+BOX_QUANTILE = 0.75
 
 # Z is signed with its factor but not rotatable: a rotation mixes factors of different lengthscales
 Z = Variable("Z", ("subject", "factor"), Role.REPORTED | Role.FACTOR | Role.SIGNED, "latent factors")
@@ -95,8 +99,8 @@ def median_neighbour_distance(coords: np.ndarray) -> float:
 
 
 def box_range(lower: float, upper: float, span: float) -> tuple[float, float]:
-    """The lengthscale range whose prior median sets the HSGP box (boundary factor): the prior's, with
-    its lower end raised to LOWER_FRACTION x span. A short lower end then adds basis functions but does
+    """The lengthscale range whose prior's BOX_QUANTILE sets the HSGP box (boundary factor): the prior's,
+    with its lower end raised to LOWER_FRACTION x span. A short lower end then adds basis functions but does
     not shrink the box, which must hold the long lengthscales too (Riutort-Mayol et al. 2023: c >= 3.2
     l / S for the lengthscale l estimated; a smaller box biases long lengthscales down)."""
     return max(lower, min(LOWER_FRACTION * span, 0.5 * upper)), upper
@@ -107,7 +111,7 @@ def _basis_size(half: np.ndarray, distinct: list, lower: float, upper: float) ->
     coordinates' half-ranges and numbers of distinct values."""
     scale = float(half.max())
     m, _ = basis_rule("squared_exponential", half / scale, lower / scale,
-                      prior_median_lengthscale(box_range(lower, upper, 2 * scale)) / scale)
+                      prior_median_lengthscale(box_range(lower, upper, 2 * scale), BOX_QUANTILE) / scale)
     return int(np.prod([max(1, min(mj, nd - 1)) for mj, nd in zip(m, distinct)]))
 
 
@@ -121,9 +125,14 @@ def default_lengthscale_range(coords: np.ndarray) -> tuple[float, float]:
       with a shorter lengthscale is hard to tell from independent noise), but
       - at most :data:`LOWER_FRACTION` (0.1) of the range: sparse designs (tens of locations) keep the
         earlier default, a 1% prior quantile being no hard limit;
-      - at least the shortest lengthscale a basis of :data:`MAX_BASIS` (400) functions resolves by
-        Riutort-Mayol et al.'s rule (2023, Stat Comput 33:17, eq. 19-21): the closed-form update costs
-        O(M^3) per factor and sweep. In 2-D this is ~0.05 of the range; dense 1-D data reach 3 spacings.
+      - at least the shortest lengthscale a basis of :data:`MAX_BASIS` (441) functions resolves by
+        Riutort-Mayol et al.'s rule (2023, Stat Comput 33:17, eq. 19-21) in the box that holds the
+        prior's upper quartile (:data:`BOX_QUANTILE`): the closed-form update costs O(M^3) per factor and
+        sweep. In 2-D this is ~0.1 of the range; dense 1-D data reach 3 spacings. A basis of M functions
+        per coordinate holds lengthscales over a ratio of about M / 5.6 by that rule (estimates stay
+        close about twice beyond it on either side, benchmarks/results/gp_factors_box.md): in 2-D the
+        default cannot hold both 0.05 and 0.8 of the range, and it favours the long end; pass
+        ``lengthscale_range`` (and ``n_basis``) for structure finer than 0.1 of the range.
 
     MEFISTO (Velten et al. 2022) instead searches lengthscales from half the smallest to twice the
     largest pairwise distance (SpatialDE's grid), affordable for its full GP, not for a basis whose size
@@ -172,7 +181,7 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
     # the median of box_range, the basis resolves the lower end
     box = box_range(lo, hi, span)
     basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * box[0] / span, 2 * box[1] / span),
-                                       n_basis=n_basis, resolve=2 * lo / span)
+                                       n_basis=n_basis, resolve=2 * lo / span, box_quantile=BOX_QUANTILE)
     return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
 
 

@@ -11,21 +11,27 @@ A_k = I + diag(d_k) Phi^T Phi diag(d_k) / (1 - scale_k) and mean A_k^{-1} (d_k *
 an O(N M^2 + M^3) update per factor for M basis functions, never O(N^3), well conditioned when high
 frequencies have d_kj ~ 0.
 
-scale_k and lengthscale_k are point estimates (like the NB dispersion): after q(u), each factor's
-(scale, lengthscale) is set to the maximiser, over a fixed grid (GRID_SCALE x GRID_LENGTHSCALE values,
-the lengthscales log-spaced over the prior's central 99%), of the ELBO terms that depend on them,
+scale_k and lengthscale_k are point estimates (like the NB dispersion), set before q(u) in each sweep
+to the maximiser, over a fixed grid (GRID_SCALE x GRID_LENGTHSCALE values, the lengthscales log-spaced
+over the prior's central 99%), of the *collapsed* objective, the ELBO maximised over q(u) in closed form:
 
-    f(s, l) = -n/2 log(1 - s) - E||z_k - Phi (d(s, l) * u_k)||^2 / (2 (1 - s)) + log p(s) + log p(l),
+    f(s, l) = log N(m_k; 0, C(s, l)) - sum_n Var_q(z_nk) / (2 (1 - s)) + log p(s) + log p(l),
+    C(s, l) = (1 - s) I + s Phi S_l Phi^T,
 
-an O(M^2) function per grid point given E[u u^T] and Phi^T Phi. A grid rather than a gradient method
-because the objective is cheap, two-dimensional and not concave in the lengthscale; a grid maximum is
-global and includes the current value, so the ELBO never decreases (the current point is always a
-grid point). The weights are non-centred here on purpose: with the centred weights c = d * u held
-fixed, the poorly informed high frequencies (E[c_j^2] ~ the old prior variance) pin the lengthscale at
-its old value and it never moves (tried: every factor stayed at its start). The grid values, normalised
-with the cell widths, are the conditional posterior of (scale, lengthscale) given q(Z) and q(u); the
-draws and intervals of the two come from it (the spread of the other blocks is not propagated, so they
-are narrower than a full posterior's).
+m_k = E_q[z_k]. By Woodbury, with the eigendecomposition D_l Phi^T Phi D_l = V_l diag(lam_l) V_l^T
+(D_l = diag sqrt S(omega; l)) computed once per grid lengthscale before the sweeps, each sweep costs
+O(L K M^2) for L grid lengthscales: log det C = n log(1 - s) + sum_j log(1 + t lam_lj) and
+m^T C^{-1} m = (m^T m - t sum_j w_lj^2 / (1 + t lam_lj)) / (1 - s), t = s / (1 - s), w_l = V_l^T D_l Phi^T m.
+q(u) is then the exact Gaussian conditional given the chosen (s, l), so the ELBO never decreases (the
+current point is a grid point and f is the ELBO at the optimal q(u)). A grid rather than a gradient
+method because the objective is cheap, two-dimensional and not concave in the lengthscale; the grid
+maximum is global. Why collapsed: holding q(u) fixed while moving (s, l) pins the lengthscale wherever
+it started once the weights are well determined (non-centred u: 20,000 cells, a true 0.10 stayed at
+the start 0.20) or where the prior dominates them (centred weights d * u), in either parameterisation;
+the collapsed step has no such memory. The grid values, normalised with the cell widths, are the
+conditional posterior of (scale, lengthscale) given q(Z) with u integrated out; the draws and intervals
+of the two come from it (the spread of the other blocks is not propagated, so they are narrower than a
+full posterior's: benchmarks/results/gp_factors_nuts.md compares them with NUTS).
 """
 
 from __future__ import annotations
@@ -61,10 +67,15 @@ class GPFactorsCavi:
 
     # ------------------------------------------------------------------ engine interface
     def cavi_data(self, arrays) -> dict:
-        """The centred basis at the subjects' coordinates, ``phi`` (n, M), and its Gram matrix ``gram``
-        (M, M), computed once."""
+        """The centred basis at the subjects' coordinates, ``phi`` (n, M), its Gram matrix ``gram``
+        (M, M), and for each grid lengthscale l the eigendecomposition of D_l gram D_l (D_l = diag sqrt
+        S(omega; l)), ``grid_eigvals`` (L, M) and ``grid_eigvecs`` (L, M, M): computed once, they make
+        the collapsed grid step of :meth:`cavi_update` O(L K M^2) per sweep."""
         phi = np.asarray(self.phi({"coordinates": jnp.asarray(arrays.coordinates)}), dtype=np.float64)
-        return {"phi": phi, "gram": phi.T @ phi}
+        gram = phi.T @ phi
+        sd = np.asarray(self.basis.sqrt_spectral_density(jnp.asarray(self.lengthscale_grid())), dtype=np.float64)
+        vals, vecs = np.linalg.eigh(sd[:, :, None] * gram[None] * sd[:, None, :])
+        return {"phi": phi, "gram": gram, "grid_eigvals": np.maximum(vals, 0.0), "grid_eigvecs": vecs}
 
     def cavi_init(self, z0: np.ndarray, random_state: int) -> tuple[np.ndarray, dict]:
         """scale 1/2 and the grid lengthscale nearest the prior median; q(u) = N(0, I)."""
@@ -99,27 +110,26 @@ class GPFactorsCavi:
                 + jnp.einsum("...km,kmj,...kj->...k", d, gram[None] * u_second, d))
 
     def cavi_update(self, q: dict, z_mean, z_second, scale=1.0, data: dict | None = None) -> dict:
-        """q(u_k) Gaussian, then (scale_k, lengthscale_k) by grid maximisation (module docstring)."""
+        """(scale_k, lengthscale_k) by grid maximisation of the collapsed objective, then q(u_k) Gaussian
+        given them (module docstring)."""
         phi = self._need(data)
         n, m_dim = z_mean.shape[0], phi.shape[1]
         gram = data["gram"]
         zphi = z_mean.T @ phi                                                              # (K, M)
         zz = jnp.sum(jnp.diagonal(z_second, axis1=-2, axis2=-1), axis=0)                  # (K,)
-        r = 1.0 / (1.0 - q["scale"])
-        d = self._d(q["scale"], q["lengthscale"])                                          # (K, M)
-        a = jnp.eye(m_dim)[None] + r[:, None, None] * d[:, :, None] * gram[None] * d[:, None, :]
-        chol = jnp.linalg.cholesky(a)
-        u_m = jax.scipy.linalg.cho_solve((chol, True), (d * zphi * r[:, None])[..., None])[..., 0]
-        u_cov = jax.scipy.linalg.cho_solve((chol, True), jnp.broadcast_to(jnp.eye(m_dim), a.shape))   # A^{-1}
-        u_second = u_cov + u_m[:, :, None] * u_m[:, None, :]
-        # (scale, lengthscale) on the grid: R(s, l) = zz - 2 sqrt(s) P_l + s Q_l, e_l = sqrt(S(l))
+        # collapsed: E_q(Z) log N(z_k; 0, C) - sum_n Var(z_nk) / (2 (1 - s)), C = (1 - s) I + s Phi S_l Phi^T,
+        # by Woodbury with the eigendecomposition V_l diag(lam_l) V_l^T of D_l gram D_l; t = s / (1 - s)
         s = jnp.asarray(GRID_SCALE)
         ls = jnp.asarray(self.lengthscale_grid())
+        lam, vecs = data["grid_eigvals"], data["grid_eigvecs"]                             # (L, M), (L, M, M)
         e = self.basis.sqrt_spectral_density(ls)                                           # (L, M)
-        p_lin = jnp.einsum("lm,km->kl", e, zphi * u_m)
-        q_quad = jnp.einsum("lm,kmj,lj->kl", e, gram[None] * u_second, e)
-        resid = zz[:, None, None] - 2.0 * jnp.sqrt(s)[None, :, None] * p_lin[:, None, :] + s[None, :, None] * q_quad[:, None, :]
-        f = (-0.5 * n * jnp.log1p(-s)[None, :, None] - 0.5 * resid / (1.0 - s)[None, :, None]
+        w2 = jnp.einsum("lmj,klm->klj", vecs, e[None] * zphi[:, None, :]) ** 2             # (K, L, M)
+        t = (s / (1.0 - s))[:, None, None]                                                 # (S, 1, 1)
+        shrink = 1.0 / (1.0 + t * lam[None])                                               # (S, L, M)
+        logdet = jnp.sum(jnp.log1p(t * lam[None]), axis=-1)                                # (S, L)
+        quad = jnp.einsum("klm,slm->ksl", w2, shrink)                                      # (K, S, L)
+        f = (-0.5 * (n * jnp.log1p(-s)[None, :, None] + logdet[None]
+                     + (zz[:, None, None] - t[None, :, :, 0] * quad) / (1.0 - s)[None, :, None])
              + self._log_prior(s[:, None], ls[None, :])[None])
         f = jnp.where(jnp.isfinite(f), f, -jnp.inf)
         best = jnp.argmax(f.reshape(f.shape[0], -1), axis=1)
@@ -127,8 +137,17 @@ class GPFactorsCavi:
         widths = jnp.log(jnp.gradient(s))[:, None] + jnp.log(jnp.gradient(ls))[None, :]
         logp = f + widths[None]
         logp = logp - jax.scipy.special.logsumexp(logp.reshape(logp.shape[0], -1), axis=1)[:, None, None]
-        logdet = -2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=1)
-        return {"u_m": u_m, "u_cov": u_cov, "u_logdet": logdet, "scale": s[i], "lengthscale": ls[j], "grid_logp": logp}
+        # q(u_k) given the chosen (scale, lengthscale): the exact conditional of the collapsed step
+        scale_k, ls_k = s[i], ls[j]
+        r = 1.0 / (1.0 - scale_k)
+        d = self._d(scale_k, ls_k)                                                         # (K, M)
+        a = jnp.eye(m_dim)[None] + r[:, None, None] * d[:, :, None] * gram[None] * d[:, None, :]
+        chol = jnp.linalg.cholesky(a)
+        u_m = jax.scipy.linalg.cho_solve((chol, True), (d * zphi * r[:, None])[..., None])[..., 0]
+        u_cov = jax.scipy.linalg.cho_solve((chol, True), jnp.broadcast_to(jnp.eye(m_dim), a.shape))   # A^{-1}
+        u_logdet = -2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=1)
+        return {"u_m": u_m, "u_cov": u_cov, "u_logdet": u_logdet, "scale": scale_k, "lengthscale": ls_k,
+                "grid_logp": logp}
 
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         raise SpecError("factor_prior='gp' has no stochastic (batch_size) closed-form update; use full sweeps.")

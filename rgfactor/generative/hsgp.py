@@ -89,10 +89,11 @@ def inverse_gamma_from_quantiles(lower: float, upper: float, tail: float = LENGT
     return a, special.gammaincinv(a, 1 - tail) * lower
 
 
-def prior_median_lengthscale(lengthscale_range: tuple) -> float:
-    """Median of the inverse-gamma lengthscale prior of :func:`inverse_gamma_from_quantiles`."""
+def prior_median_lengthscale(lengthscale_range: tuple, quantile: float = 0.5) -> float:
+    """Median (or another ``quantile``) of the inverse-gamma lengthscale prior of
+    :func:`inverse_gamma_from_quantiles`."""
     a, b = inverse_gamma_from_quantiles(*lengthscale_range)
-    return b / special.gammaincinv(a, 0.5)
+    return b / special.gammaincinv(a, 1.0 - quantile)          # 1 / l ~ Gamma(a, b)
 
 
 def basis_rule(kernel: str, half_ranges, lengthscale_lower: float, lengthscale_typical: float):
@@ -147,14 +148,16 @@ class HSGPBasis:
 
     @classmethod
     def from_coordinates(cls, coords: np.ndarray, kernel: str, lengthscale_range: tuple,
-                         n_basis=None, boundary_factor=None, resolve: float | None = None) -> HSGPBasis:
+                         n_basis=None, boundary_factor=None, resolve: float | None = None,
+                         box_quantile: float = 0.5) -> HSGPBasis:
         """The basis for training coordinates ``coords`` (n, D) by the rule of :func:`basis_rule`
         (``n_basis`` / ``boundary_factor`` override it: an int/float or one per coordinate).
 
         ``resolve`` is the shortest lengthscale the basis must resolve, in units of the largest
         half-range (default ``lengthscale_range[0]``, the prior's lower 1% quantile). Without
         ``n_basis``, m_d is at most (number of distinct values of coordinate d) - 1: the centred basis
-        cannot have more independent columns on the training units than that.
+        cannot have more independent columns on the training units than that. The box holds the
+        ``box_quantile`` quantile of the lengthscale prior (default its median).
         """
         if kernel not in KERNELS:
             raise SpecError(f"unknown kernel '{kernel}'; choose one of {sorted(KERNELS)}.")
@@ -162,7 +165,7 @@ class HSGPBasis:
         half = (hi - lo) / 2.0
         scale = float(half.max())
         half_ranges = tuple(float(h / scale) for h in half)
-        median = prior_median_lengthscale(lengthscale_range)
+        median = prior_median_lengthscale(lengthscale_range, box_quantile)
         m, c = basis_rule(kernel, half_ranges, lengthscale_range[0] if resolve is None else resolve, median)
         distinct = [len(np.unique(coords[:, j])) for j in range(coords.shape[1])]
         m = tuple(max(1, min(mj, nd - 1)) for mj, nd in zip(m, distinct))
