@@ -27,16 +27,8 @@ Parameterisations (``engine``):
   Z, non-centred in the basis weights). Mean-field q(Z) then is the usual factor-model family, and the
   weights are a regression of Z on the basis, well conditioned. The closed-form engine's updates are
   in :mod:`rgfactor.generative.gp_factors_cavi`.
-* 'nuts': the basis weights integrated out, Z centred: z_k ~ N(0, scale_k Phi diag(S_k) Phi^T +
-  (1 - scale_k) I_N), a low-rank-plus-diagonal Gaussian whose log density is evaluated by the Woodbury
-  identity in O(N M + M^3) per factor (Phi^T Phi computed once, :func:`marginal_factor_prior`). Z is
-  informed by the views, where centring suits NUTS; the fully non-centred form
-  (Z = sqrt(scale) f + sqrt(1 - scale) e, used until this was measured) left a curved ridge between
-  scale, the weights and e: R-hat 1.04-1.12 and divergences on 80 subjects
-  (benchmarks/results/gp_factors_nuts.md). The weights gp_z are then drawn from their exact Gaussian
-  conditional given (Z, scale, lengthscale), gp_z = m + L^-T gp_eps, with standard normal ``gp_eps``
-  sampled alongside (independent of everything else a posteriori, so the joint of the other sites is
-  the marginal posterior above and (Z, gp_z) is an exact joint draw).
+* 'nuts': fully non-centred, Z = sqrt(scale) f + sqrt(1 - scale) Z_raw, Z_raw ~ N(0, 1) (Z a
+  deterministic site), which avoids the funnel of the centred form as scale -> 1.
 
 The reported ``gp_weight`` (basis, factor) = sqrt(scale_k) sqrt(S_jk) gp_z_jk is the smooth part in
 the basis, Phi gp_weight = sqrt(scale) f: it interpolates factors to new locations, and the prior of a
@@ -58,7 +50,6 @@ from scipy import special
 from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.components import ALL_ENGINES
 from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
-from rgfactor.generative.gp_marginal import GPFactorMarginal, conditional_weights
 from rgfactor.generative.hsgp import HSGPBasis, basis_rule, inverse_gamma_from_quantiles, prior_median_lengthscale
 from rgfactor.generative.variables import FACTOR_COEF, FACTOR_SCALE, HELPER, Role, Variable
 
@@ -78,8 +69,7 @@ SCALE = Variable("scale", ("factor",), FACTOR_SCALE,
 GP_WEIGHT = Variable("gp_weight", ("basis", "factor"), FACTOR_COEF,
                      "smooth part in the basis: Phi gp_weight = sqrt(scale) f (factor units)")
 GP_Z = Variable("gp_z", ("basis", "factor"), HELPER, "non-centred basis weights, N(0, 1)")
-GP_EPS = Variable("gp_eps", ("basis", "factor"), HELPER,
-                  "NUTS: standard normal draws giving gp_z from its conditional given Z, N(0, 1)")
+Z_RAW = Variable("Z_raw", ("subject", "factor"), HELPER, "NUTS: the independent part of Z, N(0, 1)")
 
 
 @partial(jax.jit, static_argnums=0)
@@ -205,7 +195,7 @@ class GPFactors(GPFactorsCavi):
     rotation_invariant = False
 
     def variables(self) -> tuple[Variable, ...]:
-        return (Z, LENGTHSCALE, SCALE, GP_WEIGHT, GP_Z, GP_EPS)
+        return (Z, LENGTHSCALE, SCALE, GP_WEIGHT, GP_Z, Z_RAW)
 
     # ------------------------------------------------------------------ priors
     def lengthscale_dist(self):
@@ -215,10 +205,9 @@ class GPFactors(GPFactorsCavi):
         return dist.Uniform(0.0, 1.0 - SCALE_GAP)
 
     def prepare_data(self, data: dict) -> dict:
-        """``data`` with the centred basis at the subjects' coordinates, ``gp_phi`` (n, size), and its Gram
-        matrix ``gp_gram`` (size, size; the NUTS form's), evaluated once outside the engines' compiled steps."""
-        phi = self.phi(data)
-        return {**data, "gp_phi": phi, "gp_gram": phi.T @ phi}
+        """``data`` with the centred basis at the subjects' coordinates, ``gp_phi`` (n, size), evaluated
+        once outside the engines' compiled steps."""
+        return {**data, "gp_phi": self.phi(data)}
 
     def phi(self, data: dict):
         """(n, size) centred basis at the subjects' coordinates (``gp_phi`` when prepared)."""
@@ -237,22 +226,19 @@ class GPFactors(GPFactorsCavi):
     def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
         """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {}). 'svi' and 'cavi'
         (the conjugate form of :mod:`rgfactor.generative.gp_factors_cavi`): Z centred given the smooth
-        part; 'nuts': Z from its marginal prior, gp_z from its conditional (module docstring)."""
+        part; 'nuts': non-centred."""
         with numpyro.plate("factor", n_factors, dim=-1):
             ls = numpyro.sample("lengthscale", self.lengthscale_dist())
             scale = numpyro.sample("scale", self.scale_dist())
             with numpyro.plate("basis", self.basis.size, dim=-2):
-                gp_z = numpyro.sample("gp_eps" if engine == "nuts" else "gp_z", dist.Normal(0.0, 1.0))
-        phi = self.phi(data)
-        if engine == "nuts":
-            d, var = jnp.sqrt(scale)[:, None] * self.basis.sqrt_spectral_density(ls), 1.0 - scale
-            gram = data["gp_gram"] if "gp_gram" in data else phi.T @ phi
-            z = numpyro.sample("Z", GPFactorMarginal(phi, gram, d, var))
-            numpyro.deterministic("gp_z", conditional_weights(gp_z, z, phi, gram, d, var))
-            return z, {}
-        loc = phi @ self.smooth_weights(gp_z, ls, scale)                               # (n, K)
+                weights = self.smooth_weights(numpyro.sample("gp_z", dist.Normal(0.0, 1.0)), ls, scale)
+        loc = self.phi(data) @ weights                                          # (n, K)
+        sd = jnp.sqrt(1.0 - scale)
         with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate("factor", n_factors, dim=-1):
-            return numpyro.sample("Z", dist.Normal(loc, jnp.sqrt(1.0 - scale))), {}
+            if engine == "nuts":
+                raw = numpyro.sample("Z_raw", dist.Normal(0.0, 1.0))
+                return numpyro.deterministic("Z", loc + sd * raw), {}
+            return numpyro.sample("Z", dist.Normal(loc, sd)), {}
 
     def _conditional(self, data: dict, params: dict):
         loc = self.phi(data) @ jnp.asarray(params["gp_weight"])
@@ -280,9 +266,9 @@ class GPFactors(GPFactorsCavi):
         return out
 
     def init_values(self, values: dict, engine: str) -> dict:
-        """The PCA start of Z; the GP globals at their prior medians (scale 1/2, lengthscale the inverse
-        gamma's median) and gp_z = 0 (NUTS: gp_eps = 0), given explicitly so that the engines need no
-        Monte Carlo medians of them."""
+        """The PCA start of Z (Z itself under SVI, the non-centred Z_raw under NUTS); the GP globals at
+        their prior medians (scale 1/2, lengthscale the inverse gamma's median) and gp_z = 0, given
+        explicitly so that the engines need no Monte Carlo medians of them."""
         values = dict(values)
         if "Z" in values:
             k = np.shape(values["Z"])[-1]
@@ -291,7 +277,7 @@ class GPFactors(GPFactorsCavi):
             values.setdefault("scale", np.full(k, 0.5 * (1.0 - SCALE_GAP)))
             values.setdefault("gp_z", np.zeros((self.basis.size, k)))
             if engine == "nuts":
-                values["gp_eps"] = values.pop("gp_z")
+                values["Z_raw"] = values.pop("Z")
         return values
 
     # ------------------------------------------------------------------ interpolation
