@@ -21,6 +21,10 @@ closed-form (CAVI) part, where conjugate
     sum(cavi_elp(cavi_moments(q))) + E_q[log lik] + sum(cavi_entropy(q)), so the test that
     ``cavi_elp(point_moments(v))`` plus the likelihood equals NumPyro's ``log_density`` of the
     ``'cavi'`` program at ``v`` (``tests/test_components.py``) keeps the two engines one model.
+NUTS settings (optional)
+    ``nuts_target_accept``: the target acceptance probability the component's NUTS form needs (the
+    model takes the highest; :data:`NUTS_TARGET_ACCEPT` when none sets it); ``nuts_dense_mass``: tuples
+    of its sampled sites that get a dense mass-matrix block (numpyro's ``dense_mass``).
 posterior
     ``derive(draws)`` -> reported variables computed from sampled ones (site_effect = raw * sd, ...).
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 ENGINES = ("cavi", "svi", "nuts")
 NUMPYRO_ENGINES = frozenset({"svi", "nuts"})
 ALL_ENGINES = frozenset(ENGINES)
+NUTS_TARGET_ACCEPT = 0.9
 
 
 def active_mask(activity, n_factors: int):

@@ -26,6 +26,7 @@ import numpyro
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import DataError, SpecError
+from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.generative.config import ModelConfig, normalise_site_effects
 from rgfactor.generative.factors import IidNormalFactors
 from rgfactor.generative.gp_factors import GPFactors, gp_factor_settings
@@ -124,8 +125,23 @@ class Model:
     @property
     def engines(self) -> frozenset:
         """Engines that can fit every component ('cavi', 'svi', 'nuts')."""
-        comps = (self.factors,) + tuple(c for v in self.views for c in v.components())
-        return reduce(lambda a, b: a & b, (frozenset(c.engines) for c in comps))
+        return reduce(lambda a, b: a & b, (frozenset(c.engines) for c in self.components()))
+
+    def components(self) -> tuple:
+        """The factor prior, then every view's components."""
+        return (self.factors,) + tuple(c for v in self.views for c in v.components())
+
+    @property
+    def nuts_target_accept(self) -> float:
+        """NUTS's target acceptance probability: the highest any component asks for (a component's
+        ``nuts_target_accept``; :data:`rgfactor.generative.components.NUTS_TARGET_ACCEPT` otherwise)."""
+        return max(getattr(c, "nuts_target_accept", NUTS_TARGET_ACCEPT) for c in self.components())
+
+    @property
+    def nuts_dense_mass(self) -> list[tuple[str, ...]]:
+        """Blocks of sampled NUTS sites with a dense mass matrix (the components' ``nuts_dense_mass``;
+        every other site diagonal): numpyro's ``dense_mass`` argument."""
+        return [tuple(b) for c in self.components() for b in getattr(c, "nuts_dense_mass", ())]
 
     def variables(self) -> dict[str, Variable]:
         """Every declared variable, by name (templates bound to the views)."""

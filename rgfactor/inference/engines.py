@@ -120,5 +120,5 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
 
     res = fit_nuts(model.program("nuts"), mdata, init_values=model.init_values(init, "nuts"),
                    num_warmup=num_warmup, num_samples=num_draws, num_chains=num_chains, random_state=random_state,
-                   progress=progress)
+                   target_accept=model.nuts_target_accept, dense_mass=model.nuts_dense_mass, progress=progress)
     return EngineRun(res.draws, sample_stats=res.sample_stats, diagnostics={"warnings": []})

@@ -21,19 +21,21 @@ class NutsResult:
 
 
 def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num_samples: int = 500,
-             num_chains: int = 2, target_accept: float = 0.9, max_tree_depth: int = 8, random_state: int = 0,
-             progress=False) -> NutsResult:
+             num_chains: int = 2, target_accept: float = 0.9, max_tree_depth: int = 8, dense_mass=False,
+             random_state: int = 0, progress=False) -> NutsResult:
     """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
 
     ``model`` is the model's NUTS program (:meth:`Model.program` with engine 'nuts': the components
     choose their parameterisation there) and ``init_values`` are on its sampled sites
     (:meth:`Model.init_values`). Chains run in parallel when there are at least ``num_chains`` JAX
-    devices, else sequentially. Draws (sampled and deterministic sites) are returned unaligned; the
-    posterior layer keeps the reported ones and aligns them.
+    devices, else sequentially. ``dense_mass``: numpyro's (False: diagonal; a list of tuples of site
+    names: dense blocks, :attr:`rgfactor.generative.model.Model.nuts_dense_mass`). Draws (sampled and
+    deterministic sites) are returned unaligned; the posterior layer keeps the reported ones and aligns
+    them.
     """
     init = {k: np.asarray(v) for k, v in init_values.items()}
     kernel = NUTS(model, init_strategy=init_strategy(init),
-                  target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
+                  target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass or False)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method=method, progress_bar=show_sampler_bar(progress))
