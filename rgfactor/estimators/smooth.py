@@ -83,6 +83,9 @@ class SmoothFactorsMixin:
         SpecError  for a model fitted with factor_prior='normal'.
         """
         self._check_gp()
+        if self.config_.region_views:
+            raise SpecError("a multi-region model's smoothness is in region_shares() (between-subject, trend, "
+                            "smooth within-subject and independent shares, and the lengthscale).")
         post = self.idata_.posterior
         out = {}
         for name in ("lengthscale", "scale"):
