@@ -1,7 +1,7 @@
 """Multi-region factors on TCGA-LGG: three MRI shells per tumour (region level) and 24 driver genes
 (subject level), ``../shared/data/lgg_mri_shells`` (Mohammed et al. 2021, arXiv 2106.10941).
 
-Views:
+Views (:func:`rgfactor.data.lgg_shells.lgg_mri_shell_views`):
 
 * ``imaging`` (region level, rows = (patient, shell)): the MRI principal-component scores. The PCs were
   computed **per shell** by the data's authors, so (1) only the 17 columns present in all three shell
@@ -36,38 +36,10 @@ import numpy as np
 import pandas as pd
 
 import rgfactor as rgf
-from rgfactor.data.units import lgg_mri_shells
+from rgfactor.data.lgg_shells import lgg_mri_shell_views
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lgg_mri_shells"
 OUT = Path(__file__).resolve().parent / "results" / "region_factors_lgg.md"
-
-
-def shell_views(path=DATA, min_corr: float = 0.5):
-    """(views, likelihoods, coordinates, notes) of the shells data, signs aligned (module docstring)."""
-    table, _ = lgg_mri_shells(path)
-    genes = [c for c in table.columns if "." not in c and c != "depth"]
-    pcs = [c for c in table.columns if "." in c and table[c].notna().all()]
-    table = table.rename_axis(["subject", "region"])
-    img = table[pcs].copy()
-    notes, keep = [], []
-    shells = list(img.index.get_level_values(1).unique())
-    for c in pcs:
-        wide = img[c].unstack("region")[shells]
-        corrs = []
-        for a, b in zip(shells[:-1], shells[1:]):
-            r = np.corrcoef(wide[a], wide[b])[0, 1]
-            if r < 0:
-                wide[b] = -wide[b]
-                notes.append(f"{c}: {b} sign flipped (correlation with {a} {r:.2f})")
-            corrs.append(abs(r))
-        if min(corrs) >= min_corr:
-            keep.append(c)
-            img[c] = wide.stack().reindex(img.index).to_numpy()
-        else:
-            notes.append(f"{c}: dropped (adjacent-shell |correlation| {min(corrs):.2f} < {min_corr})")
-    expr = table[genes].groupby(level="subject").first()
-    coords = table[["depth"]]
-    return {"imaging": img[keep], "expression": expr}, {"imaging": "gaussian", "expression": "gaussian"}, coords, notes
 
 
 def fit(data, k: int, method: str, seed: int = 0):
@@ -110,8 +82,8 @@ def main():
     ap.add_argument("--min-corr", type=float, default=0.5)
     ap.add_argument("--nuts", action="store_true")
     args = ap.parse_args()
-    views, liks, coords, notes = shell_views(min_corr=args.min_corr)
-    data = rgf.MultiViewData.from_pandas(views, liks, coordinates=coords)
+    data, labels = lgg_mri_shell_views(DATA, min_corr=args.min_corr)
+    notes = labels.attrs["notes"]
     print(data)
     lines = ["# Multi-region factors on TCGA-LGG MRI shells", "",
              f"`python benchmarks/region_factors_lgg.py --factors {args.factors} --min-corr {args.min_corr}"

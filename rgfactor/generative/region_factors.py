@@ -128,6 +128,34 @@ def _within_subject_phi(basis: HSGPBasis, coords, observed):
     return phi - mean
 
 
+def _shares(simplex):
+    return MIN_SHARE + (1.0 - 3 * MIN_SHARE) * simplex
+
+
+def _weight_sd(basis: HSGPBasis, lengthscale):
+    return jnp.swapaxes(basis.sqrt_spectral_density(lengthscale), -1, -2)
+
+
+# compiled once: evaluated eagerly (NumPyro's initialisation, draws), the spectral density's many small
+# operations would each be compiled on their own (~800 compilations, ~55 s, measured)
+@partial(jax.jit, static_argnums=0)
+def _region_mean(basis: HSGPBasis, phi, z, ls, trend_sd, trend_z, gp_z, simplex):
+    """Z_region's mean given its independent part, (S, R, K), and that part's sd (K,)."""
+    rho = _shares(simplex)                                           # (K, 3)
+    sd = _weight_sd(basis, ls)                                       # (m, K)
+    loc = (jnp.sqrt(rho[:, 0]) * z)[:, None, :] + jnp.einsum("srm,mk->srk", phi, trend_sd * sd * trend_z) \
+        + jnp.einsum("srm,smk->srk", phi, jnp.sqrt(rho[:, 1]) * sd * gp_z)
+    return loc, jnp.sqrt(rho[:, 2])
+
+
+@partial(jax.jit, static_argnums=0)
+def _derived_weights(basis: HSGPBasis, ls, trend_sd, trend_z, gp_z, simplex):
+    rho = _shares(simplex)                                           # (..., K, 3)
+    sd = _weight_sd(basis, ls)                                       # (..., m, K)
+    return (jnp.swapaxes(rho, -1, -2), trend_sd[..., None, :] * sd * trend_z,
+            jnp.sqrt(rho[..., 1])[..., None, None, :] * sd[..., None, :, :] * gp_z)
+
+
 @dataclass(frozen=True)
 class RegionFactors:
     """Subject-level factors plus a smooth within-subject deviation over regions (module docstring).
@@ -173,10 +201,6 @@ class RegionFactors:
                             "indexed by (subject, region) to MultiViewData.from_pandas.")
         return _within_subject_phi(self.basis, jnp.asarray(data["coordinates"]), jnp.asarray(data["region_observed"]))
 
-    def weight_sd(self, lengthscale):
-        """(..., size, K) sqrt spectral density of each factor's unit-amplitude kernel."""
-        return jnp.swapaxes(self.basis.sqrt_spectral_density(lengthscale), -1, -2)
-
     # ------------------------------------------------------------------ NumPyro
     def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
         """Sample Z (S, K) and Z_region (S, R, K); returns (Z, {'Z_region': Z_region})."""
@@ -192,11 +216,7 @@ class RegionFactors:
             with numpyro.plate("subject", s, dim=-2):
                 z = numpyro.sample(Z.name, dist.Normal(0.0, 1.0))
         simplex = numpyro.sample(REGION_SIMPLEX.name, dist.Dirichlet(jnp.ones(3)).expand([n_factors]).to_event(1))
-        rho = MIN_SHARE + (1.0 - 3 * MIN_SHARE) * simplex            # (K, 3)
-        sd = self.weight_sd(ls)                                     # (m, K)
-        loc = (jnp.sqrt(rho[:, 0]) * z)[:, None, :] + jnp.einsum("srm,mk->srk", phi, trend_sd * sd * trend_z) \
-            + jnp.einsum("srm,smk->srk", phi, jnp.sqrt(rho[:, 1]) * sd * gp_z)
-        e_sd = jnp.sqrt(rho[:, 2])
+        loc, e_sd = _region_mean(self.basis, phi, z, ls, trend_sd, trend_z, gp_z, simplex)
         with numpyro.plate("subject_r", s, dim=-3), numpyro.plate("region", r, dim=-2), \
                 numpyro.plate("factor_r", n_factors, dim=-1):
             if engine == "nuts":
@@ -212,12 +232,10 @@ class RegionFactors:
         if REGION_SIMPLEX.name not in draws:
             return draws
         out = dict(draws)
-        rho = MIN_SHARE + (1.0 - 3 * MIN_SHARE) * np.asarray(draws[REGION_SIMPLEX.name])   # (c, d, K, 3)
-        out[REGION_SCALE.name] = np.swapaxes(rho, -1, -2)
-        sd = np.asarray(self.weight_sd(jnp.asarray(draws[LENGTHSCALE.name])))              # (c, d, m, K)
-        out[TREND_WEIGHT.name] = np.asarray(draws[TREND_SD.name])[..., None, :] * sd * np.asarray(draws[TREND_Z.name])
-        out[REGION_WEIGHT.name] = (np.sqrt(rho[..., 1])[..., None, None, :] * sd[..., None, :, :]
-                                   * np.asarray(draws[GP_Z.name]))
+        names = (LENGTHSCALE, TREND_SD, TREND_Z, GP_Z, REGION_SIMPLEX)
+        derived = _derived_weights(self.basis, *(jnp.asarray(draws[v.name]) for v in names))
+        for var, value in zip((REGION_SCALE, TREND_WEIGHT, REGION_WEIGHT), derived):
+            out[var.name] = np.asarray(value)
         return out
 
     def init_values(self, values: dict, engine: str) -> dict:
