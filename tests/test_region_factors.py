@@ -144,5 +144,7 @@ def test_region_factors_aligned_with_subject_factors_and_reported(svi_fit):
     assert ll["imaging"].dims == ("chain", "draw", "subject") and np.isfinite(ll["imaging"].values).all()
     with pytest.raises(SpecError, match="region_shares"):
         model.factor_smoothness()
+    with pytest.raises(SpecError, match="Z_region"):
+        model.factors_at(data.coordinates.droplevel(1).iloc[:2])
     with pytest.raises(SpecError, match="not available for multi-region"):
         model.transform(data)
