@@ -107,11 +107,21 @@ def site_stability(model, n_top: int = 15) -> dict:
     return out
 
 
+def region_factor_inputs(model) -> dict:
+    """The region_factors report section's inputs (empty without region-level views):
+    :meth:`region_shares`, the region-level views, the coordinate names and the engine."""
+    views = getattr(model.config_, "region_views", ())
+    if not views:
+        return {}
+    return {"shares": model.region_shares(), "views": views, "coordinates": model.config_.coordinate_names,
+            "method": model.diagnostics_.get("method")}
+
+
 def smooth_factor_inputs(model, n_grid: int = 200) -> dict:
     """The gp_factors report section's inputs (empty without a GP factor prior): the subjects'
     coordinates, :meth:`factor_smoothness`, the engine, and for a 1-D coordinate the smooth part
     interpolated on ``n_grid`` points over the observed range (:meth:`factors_at`)."""
-    if getattr(model.config_, "factor_prior", "normal") != "gp":
+    if getattr(model.config_, "factor_prior", "normal") != "gp" or getattr(model.config_, "region_views", ()):
         return {}
     coords = model.idata_.constant_data["coordinates"].transpose("subject", "coordinate").to_pandas()
     coords.columns = [str(c) for c in coords.columns]
@@ -157,7 +167,7 @@ def report_inputs(model, data, labels: pd.DataFrame | None = None, *, title: str
         covariates=None if data.covariates is None else list(data.covariates.columns),
         label_scores=other_view_scores(model, data, circular), level_names=dict(level_names or {}),
         methods=methods, submodels={"site_effects": site_effect_means(model), "site_stability": site_stability(model),
-                   "gp_factors": smooth_factor_inputs(model)})
+                   "gp_factors": smooth_factor_inputs(model), "region_factors": region_factor_inputs(model)})
 
 
 def _more_versions() -> dict:

@@ -32,6 +32,8 @@ class ViewArrays:
         Used to centre the intercept prior.
     scale : (n_features,) float64; empirical sd on the data scale for Gaussian views (1 elsewhere).
     features : feature names, length n_features.
+    level : 'subject' (rows = subjects) or 'region' (multi-region data: rows = the (subject, region) grid
+        in C order, row ``s * n_regions + r``; :mod:`rgfactor.data.regions`).
 
     A view of kind 'survival' (the outcome of a mediation model) holds signed times in ``y``: +t for an
     event at time t, -t for right censoring at t (:mod:`rgfactor.data.kinds`).
@@ -45,6 +47,7 @@ class ViewArrays:
     centre: np.ndarray
     scale: np.ndarray
     features: tuple[str, ...]
+    level: str = "subject"
 
     @property
     def n_features(self) -> int:
@@ -75,6 +78,8 @@ class ModelArrays:
     confounder_names : names of the confounder columns.
     coordinates : (n_subjects, n_coordinates) float64 locations as given (not scaled), or None.
     coordinate_names : names of the coordinate columns.
+    regions : multi-region data: the region labels (then ``coordinates`` is (n_subjects * n_regions,
+        n_coordinates) on the (subject, region) grid, the rows of the region-level views); () otherwise.
     """
 
     views: tuple[ViewArrays, ...]
@@ -88,6 +93,7 @@ class ModelArrays:
     confounder_names: tuple[str, ...] = ()
     coordinates: np.ndarray | None = None
     coordinate_names: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
 
     @property
     def n_subjects(self) -> int:

@@ -17,6 +17,17 @@ from rgfactor.errors import DataError
 MAX_COORDINATES = 3
 
 
+def check_coordinate_columns(coordinates: pd.DataFrame) -> None:
+    """Raise DataError for 0 or more than 3 columns or a non-numeric column, naming it."""
+    d = coordinates.shape[1]
+    if not 1 <= d <= MAX_COORDINATES:
+        raise DataError(f"coordinates has {d} columns {list(coordinates.columns)}; spatially smooth factors take 1 to "
+                        f"{MAX_COORDINATES} coordinates (x/y/z, depth, time).")
+    for c in coordinates.columns:
+        if not pd.api.types.is_numeric_dtype(coordinates[c]):
+            raise DataError(f"coordinates: column '{c}' is not numeric (dtype {coordinates[c].dtype}); encode it as numbers.")
+
+
 def check_subject_coordinates(coordinates, subjects: pd.Index, *, training: bool = True) -> pd.DataFrame:
     """Validated coordinates (subject, coordinate) as float, in the order of ``subjects``.
 
@@ -38,13 +49,7 @@ def check_subject_coordinates(coordinates, subjects: pd.Index, *, training: bool
     if not isinstance(coordinates, pd.DataFrame):
         raise DataError("coordinates must be a pandas DataFrame indexed by subject ID with 1-3 numeric columns "
                         f"(x/y, depth, time), got {type(coordinates).__name__}.")
-    d = coordinates.shape[1]
-    if not 1 <= d <= MAX_COORDINATES:
-        raise DataError(f"coordinates has {d} columns {list(coordinates.columns)}; spatially smooth factors take 1 to "
-                        f"{MAX_COORDINATES} coordinates (x/y/z, depth, time).")
-    for c in coordinates.columns:
-        if not pd.api.types.is_numeric_dtype(coordinates[c]):
-            raise DataError(f"coordinates: column '{c}' is not numeric (dtype {coordinates[c].dtype}); encode it as numbers.")
+    check_coordinate_columns(coordinates)
     frame = coordinates.set_axis(normalise_ids(coordinates.index, "coordinates"), axis=0)
     missing = subjects.difference(frame.index)
     if len(missing):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rgfactor.data.lgg_shells import lgg_mri_shell_views
 from rgfactor.data.multiview import MultiViewData
 from rgfactor.errors import DataError, DataWarning
 
@@ -198,4 +199,4 @@ def cll(path, *, drugs: str = "all", mutations: bool = True) -> tuple[MultiViewD
 
 
 LOADERS = {"lgg_radiogenomics": lgg_radiogenomics, "tcga_glioma_counts": tcga_glioma_counts,
-           "breast_tcga": breast_tcga, "cll": cll}
+           "breast_tcga": breast_tcga, "cll": cll, "lgg_mri_shell_views": lgg_mri_shell_views}

@@ -13,6 +13,7 @@ from rgfactor.data.checks import (check_covariates, check_encoded_covariates, ch
 from rgfactor.data.coordinates import check_subject_coordinates
 from rgfactor.data.kinds import data_kind
 from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
+from rgfactor.data.regions import is_region_frame, normalise_pairs, region_grid
 from rgfactor.data.validate import (check_likelihoods, check_shared_subjects, check_subject_labels, check_view,
                                    value_dtype)
 from rgfactor.dims import SUBJECT
@@ -40,7 +41,10 @@ class MultiViewData:
     transforms : dict view name -> 'none' | 'standardize' | 'yeo-johnson' (gaussian views).
     size_factors : 'trimmed_ratio', 'poscounts', 'median_of_ratios' or 'none' (count views).
     coordinates : DataFrame (subject, coordinate) of 1-3 numeric coordinates (x/y, depth, time) for
-        spatially smooth factors (``factor_prior='gp'``), or None.
+        spatially smooth factors (``factor_prior='gp'``), or None. Multi-region data: indexed by the full
+        (subject, region) grid (:mod:`rgfactor.data.regions`).
+    regions : multi-region data: Index of region labels, or None. Region-level views are then indexed by
+        the (subject, region) grid (an all-NaN row for a pair without data).
     """
 
     views: dict
@@ -51,6 +55,7 @@ class MultiViewData:
     transforms: dict | None = None
     size_factors: str = "trimmed_ratio"
     coordinates: pd.DataFrame | None = None
+    regions: pd.Index | None = None
 
     @classmethod
     def from_pandas(cls, views: dict, likelihoods: dict, site: pd.Series | None = None,
@@ -60,7 +65,9 @@ class MultiViewData:
 
         Parameters
         ----------
-        views : dict view name -> DataFrame, index = subject IDs, columns = feature names.
+        views : dict view name -> DataFrame, index = subject IDs, columns = feature names. Multi-region
+            data: a region-level view is indexed by (subject, region) (a 2-level MultiIndex) and then
+            ``coordinates`` must be indexed by (subject, region) too (:mod:`rgfactor.data.regions`).
             Count views hold non-negative integers, bernoulli views 0/1; NaN marks a missing entry.
             A view whose columns are all float32 is kept, standardised and handed to the engine in
             float32 (half the memory of float64; docs/scaling.md); any other is converted to float64.
@@ -88,17 +95,29 @@ class MultiViewData:
         for name, df in views.items():
             if not isinstance(df, pd.DataFrame):
                 raise DataError(f"view '{name}' must be a pandas DataFrame indexed by subject ID, got {type(df).__name__}.")
-            ids = normalise_ids(df.index, f"view '{name}'")
-            x = check_view(name, likelihoods[name], df.set_axis(ids, axis=0))
+            if is_region_frame(df):
+                ids = normalise_pairs(df, f"view '{name}'").index
+            else:
+                ids = normalise_ids(df.index, f"view '{name}'")
+            labels = ids if ids.nlevels == 1 else pd.Index([f"{a} (region {r})" for a, r in ids])  # for messages
+            x = check_view(name, likelihoods[name], df.set_axis(labels, axis=0))
             arrays[name] = pd.DataFrame(x, index=ids, columns=[str(c) for c in df.columns])
-            for s in arrays[name].index:
+            for s in pd.unique(ids.get_level_values(0)):
                 if s not in seen:
                     seen.add(s)
                     order.append(s)
-        check_id_formats({n: a.index for n, a in arrays.items()})
-        check_shared_subjects({n: set(a.index) for n, a in arrays.items()})
+        check_id_formats({n: a.index.get_level_values(0) for n, a in arrays.items()})
+        check_shared_subjects({n: set(a.index.get_level_values(0)) for n, a in arrays.items()})
         subjects = pd.Index(order, name=SUBJECT)
-        arrays = {n: a if a.index.equals(subjects) else a.reindex(subjects) for n, a in arrays.items()}
+        by_region = {n: a for n, a in arrays.items() if a.index.nlevels == 2}
+        regions = None
+        if by_region:
+            regions, coordinates = region_grid(by_region, subjects, coordinates)
+            arrays.update({n: a.reindex(coordinates.index) for n, a in by_region.items()})
+        elif coordinates is not None and is_region_frame(coordinates):
+            raise DataError("coordinates are indexed by (subject, region) but no view is: index the region-level "
+                            "view(s) by (subject, region) too.")
+        arrays = {n: a if n in by_region or a.index.equals(subjects) else a.reindex(subjects) for n, a in arrays.items()}
         site_s = None
         if site is not None:
             site = pd.Series(site).copy()
@@ -114,7 +133,9 @@ class MultiViewData:
             cov = pd.get_dummies(raw, drop_first=True, dtype=float).astype(float) if raw.shape[1] else None
             check_encoded_covariates(cov, site_s)
         coords = None
-        if coordinates is not None:
+        if regions is not None:
+            coords = coordinates
+        elif coordinates is not None:
             coords = check_subject_coordinates(coordinates, subjects)
         transforms = dict(transforms or {})
         for name in transforms:
@@ -123,7 +144,8 @@ class MultiViewData:
         for name, lik in likelihoods.items():
             transforms.setdefault(name, "standardize" if data_kind(lik) == "real" else "none")
         return cls(views=arrays, likelihoods=dict(likelihoods), subjects=subjects, site=site_s,
-                   covariates=cov, transforms=transforms, size_factors=size_factors, coordinates=coords)
+                   covariates=cov, transforms=transforms, size_factors=size_factors, coordinates=coords,
+                   regions=regions)
 
     @classmethod
     def from_mudata(cls, mdata, likelihoods: dict, *, site: str | None = None, covariates=None,
@@ -206,7 +228,8 @@ class MultiViewData:
         return len(self.subjects)
 
     def __repr__(self) -> str:
-        parts = [f"{n}: {df.shape[1]} features, {int(df.notna().any(axis=1).sum())} subjects ({self.likelihoods[n]})"
+        parts = [f"{n}: {df.shape[1]} features, {int(df.notna().any(axis=1).groupby(level=0).any().sum())} subjects"
+                 + (f" x {len(self.regions)} regions" if df.index.nlevels == 2 else "") + f" ({self.likelihoods[n]})"
                  for n, df in self.views.items()]
         site = f", {self.site.nunique()} sites" if self.site is not None else ""
         if self.coordinates is not None:
@@ -246,10 +269,13 @@ class MultiViewData:
             raise DataError(f"subset: unknown subject(s) {list(unknown[:5])}; the cohort has {self.n_subjects}.")
         if subjects.has_duplicates:
             raise DataError(f"subset: subject(s) listed twice, e.g. '{subjects[subjects.duplicated()][0]}'.")
-        return replace(self, views={n: df.loc[subjects] for n, df in self.views.items()}, subjects=subjects,
+        rows = subjects if self.regions is None else pd.MultiIndex.from_product([subjects, self.regions],
+                                                                                  names=self.coordinates.index.names)
+        return replace(self, views={n: df.loc[rows if df.index.nlevels == 2 else subjects]
+                                    for n, df in self.views.items()}, subjects=subjects,
                        site=None if self.site is None else self.site.loc[subjects],
                        covariates=None if self.covariates is None else self.covariates.loc[subjects],
-                       coordinates=None if self.coordinates is None else self.coordinates.loc[subjects])
+                       coordinates=None if self.coordinates is None else self.coordinates.loc[rows])
 
     def select_views(self, names) -> MultiViewData:
         """The cohort with only the views ``names`` (in that order), same subjects, site, covariates and
@@ -273,6 +299,9 @@ class MultiViewData:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
         vps = {n: fit_view(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
                            self.size_factors, subjects=list(df.index)) for n, df in self.views.items()}
+        for n, df in self.views.items():
+            if df.index.nlevels == 2:
+                vps[n].level = "region"
         prep = Preprocessing(views=vps)
         if self.site is not None:
             prep.sites = sorted(self.site.unique().tolist())
@@ -298,13 +327,14 @@ class MultiViewData:
                 df = self.views[name]
                 df = df if list(df.columns) == vp.features else df.reindex(columns=vp.features)
             else:
-                df = pd.DataFrame(np.nan, index=self.subjects, columns=vp.features)
+                rows = self.coordinates.index if vp.level == "region" else self.subjects
+                df = pd.DataFrame(np.nan, index=rows, columns=vp.features)
             y, log_offset = apply_view(vp, df.to_numpy(dtype=value_dtype(df)), subjects=list(df.index), view=name)
             mask = ~np.isnan(y)
             y = y if mask.all() else np.where(mask, y, 0.0)   # no copy of a complete view
             views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=y, mask=mask,
                                     log_offset=log_offset, centre=np.asarray(vp.centre), scale=np.asarray(vp.scale),
-                                    features=tuple(vp.features)))
+                                    features=tuple(vp.features), level=vp.level))
         for name in self.views:
             if name not in prep.views:
                 raise DataError(f"view '{name}' was not part of the fitted model (views: {list(prep.views)}).")
@@ -325,4 +355,5 @@ class MultiViewData:
         coords = None if self.coordinates is None else self.coordinates.to_numpy(dtype=float)
         return ModelArrays(views=tuple(views), subjects=tuple(self.subjects), site=site, sites=tuple(prep.sites),
                            covariates=cov, covariate_names=tuple(prep.covariate_names), coordinates=coords,
-                           coordinate_names=() if self.coordinates is None else tuple(self.coordinates.columns))
+                           coordinate_names=() if self.coordinates is None else tuple(self.coordinates.columns),
+                           regions=() if self.regions is None else tuple(self.regions))

@@ -136,6 +136,7 @@ class ViewPreprocessing:
     log_sf_centre: float = 0.0
     centre: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
+    level: str = "subject"   # 'region': rows are (subject, region) pairs (rgfactor.data.regions)
 
 
 @dataclass

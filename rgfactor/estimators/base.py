@@ -22,10 +22,11 @@ from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.idata import build_posterior
+from rgfactor.estimators.regions import RegionFactorsMixin
 from rgfactor.estimators.smooth import SmoothFactorsMixin, check_new_coordinates, resolution_warnings
 
 
-class FactorModel(SmoothFactorsMixin, BaseEstimator):
+class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
     """Shared machinery of the factor-model estimators (GFA, PCCA, PPLS). Not used directly."""
 
     structure = "base"
@@ -125,7 +126,7 @@ class FactorModel(SmoothFactorsMixin, BaseEstimator):
             for message in nd.pop("warnings"):
                 warnings.warn(message, ConvergenceWarning, stacklevel=2)
             diagnostics.update(nd)
-        if config.factor_prior == "gp":
+        if config.factor_prior == "gp" and not config.region_views:
             for message in resolution_warnings(model.factors, idata.posterior):
                 warnings.warn(message, ConvergenceWarning, stacklevel=2)
         diagnostics["alignment"] = info["alignment"]
@@ -205,6 +206,10 @@ class FactorModel(SmoothFactorsMixin, BaseEstimator):
         self._check_fitted()
         if not isinstance(new_data, MultiViewData):
             raise DataError(f"expected a MultiViewData, got {type(new_data).__name__}.")
+        if self.config_.region_views:
+            raise SpecError("transform/predict of new subjects is not available for multi-region models yet "
+                            "(region-level views); the fitted subjects' factors are in factors_ and "
+                            "idata_.posterior['Z_region'].")
         if hide is not None and hide not in self.config_.view_names:
             raise DataError(f"unknown view '{hide}'; the model has views {list(self.config_.view_names)}.")
         check_new_data({v: list(df.columns) for v, df in new_data.views.items() if v != hide},

@@ -83,6 +83,9 @@ class SmoothFactorsMixin:
         SpecError  for a model fitted with factor_prior='normal'.
         """
         self._check_gp()
+        if self.config_.region_views:
+            raise SpecError("a multi-region model's smoothness is in region_shares() (between-subject, trend, "
+                            "smooth within-subject and independent shares, and the lengthscale).")
         post = self.idata_.posterior
         out = {}
         for name in ("lengthscale", "scale"):
@@ -111,6 +114,9 @@ class SmoothFactorsMixin:
         SpecError  for a model fitted with factor_prior='normal'; DataError for bad coordinates.
         """
         self._check_gp()
+        if self.config_.region_views:
+            raise SpecError("factors_at interpolates factors over the subjects' coordinates; a multi-region model's "
+                            "region-level factors are in idata_.posterior['Z_region'].")
         prior = self.model_.factors
         x = check_new_coordinates(coordinates, self.config_.coordinate_names, prior.basis)
         w = self.idata_.posterior["gp_weight"].mean(("chain", "draw")).values

@@ -58,6 +58,10 @@ class ModelConfig:
     gp_basis : factor_prior='gp': the HSGP basis (``HSGPBasis.to_json``), fixed by the training coordinates.
     gp_lengthscale_prior : factor_prior='gp': (a, b) of the inverse-gamma prior of the lengthscales.
     coordinate_names : factor_prior='gp': names of the coordinates, in the basis's order.
+    region_views : multi-region data: the views whose rows are (subject, region) pairs; the factor prior
+        is then :class:`rgfactor.generative.region_factors.RegionFactors` (gp_basis over the region
+        coordinate). Empty otherwise.
+    n_regions : multi-region data: the number of regions R of the (subject, region) grid (0 otherwise).
     """
 
     views: tuple[tuple[str, str, int], ...]
@@ -77,6 +81,8 @@ class ModelConfig:
     gp_basis: str | None = None
     gp_lengthscale_prior: tuple[float, float] | None = None
     coordinate_names: tuple[str, ...] = ()
+    region_views: tuple[str, ...] = ()
+    n_regions: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "site_effects", normalise_site_effects(self.site_effects))
@@ -91,6 +97,8 @@ class ModelConfig:
                             "coordinates by config_from_arrays).")
         if self.factor_prior == "gp" and self.response_views:
             raise SpecError("factor_prior='gp' is available for GFA and PCCA, not PPLS.")
+        if self.region_views and (self.factor_prior != "gp" or self.n_regions < 1):
+            raise SpecError("region-level views need factor_prior='gp' and n_regions >= 1.")
         if self.response_views and self.n_factors % 2:
             raise SpecError(f"a PPLS config needs n_factors = 2 x n_components, got {self.n_factors}.")
         unknown = set(self.response_views) - set(self.view_names)
@@ -144,4 +152,5 @@ def config_from_dict(d: dict) -> ModelConfig:
     if d.get("gp_lengthscale_prior") is not None:
         d["gp_lengthscale_prior"] = tuple(float(v) for v in d["gp_lengthscale_prior"])
     d["coordinate_names"] = tuple(d.get("coordinate_names", ()))
+    d["region_views"] = tuple(d.get("region_views", ()))
     return ModelConfig(**d)

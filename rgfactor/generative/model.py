@@ -35,6 +35,7 @@ from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
 from rgfactor.generative.likelihoods.site_scale import with_site_scale
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
 from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
+from rgfactor.generative.region_factors import RegionFactors, region_factor_settings
 from rgfactor.generative.spike_slab import SpikeSlabLoadings
 from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
 from rgfactor.generative.variables import Variable
@@ -64,6 +65,10 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32, host: bool = False) -> di
         out["confounders"] = jnp.asarray(arrays.confounders, dtype)
     if arrays.coordinates is not None:    # factor_prior='gp' (rgfactor.generative.gp_factors)
         out["coordinates"] = jnp.asarray(arrays.coordinates, dtype)
+    if arrays.regions:                    # multi-region data (rgfactor.generative.region_factors)
+        r = len(arrays.regions)
+        seen = [v.mask.reshape(-1, r, v.n_features).any(-1) for v in arrays.views if v.level == "region"]
+        out["region_observed"] = jnp.asarray(np.any(seen, axis=0))
     return out
 
 
@@ -150,6 +155,23 @@ class Model:
             out.update({v.name: v for v in view.variables()})
         return out
 
+    def n_subjects(self, data: dict) -> int:
+        """Subjects of the model data (the rows of a subject-level view; multi-region data: the grid's)."""
+        count = getattr(self.factors, "n_subjects", None)
+        return next(iter(data["views"].values()))["mask"].shape[0] if count is None else count(data)
+
+    def factor_name(self, view: str) -> str:
+        """The factors ``view`` loads on, by the factor prior: 'Z', or 'Z_region' for a region-level view
+        of multi-region data (:mod:`rgfactor.generative.region_factors`)."""
+        name = getattr(self.factors, "factor_name", None)
+        return "Z" if name is None else name(view)
+
+    def view_factors(self, view: str, values: dict):
+        """The factors ``view`` loads on from ``values``, as (..., rows of the view, K): Z, or Z_region
+        (..., S, R, K) flattened to the view's (subject, region) rows."""
+        z = values[self.factor_name(view)]
+        return z if self.factor_name(view) == "Z" else z.reshape(z.shape[:-3] + (-1, z.shape[-1]))
+
     def prepare_data(self, data: dict) -> dict:
         """Model data with the arrays the components precompute from it (the GP factor prior's basis at
         the subjects' coordinates); ``data`` itself is not modified."""
@@ -162,10 +184,9 @@ class Model:
         'svi' (as declared), 'nuts' (reparameterised) or 'cavi' (the conjugate form)."""
 
         def model(data: dict) -> None:
-            n_subjects = next(iter(data["views"].values()))["mask"].shape[0]
-            z, extras = self.factors.sample(n_subjects, self.n_factors, data, engine)
+            z, extras = self.factors.sample(self.n_subjects(data), self.n_factors, data, engine)
             for view in self.views:
-                self._view_block(view, data, z, extras, engine)
+                self._view_block(view, data, self.view_factors(view.name, {"Z": z, **extras}), extras, engine)
 
         return model
 
@@ -179,11 +200,12 @@ class Model:
         nuisance = lik.sample_nuisance(name, view.n_features, vd["scale"], engine, data)
         eta = self.linear_predictor(name, params, data, z)
         obs = lik.conjugate_observation() if engine == "cavi" else lik
+        rows = {} if self.factor_name(name) == "Z" else {"rows": "subject_region"}
         if view.weight == 1.0:
-            obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
+            obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"], **rows)
         else:
             with numpyro.handlers.scale(scale=view.weight):
-                obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"])
+                obs.observe(name, eta, nuisance, vd.get("y"), vd["mask"], **rows)
 
     # ------------------------------------------------------------------ deterministic pieces
     def linear_predictor(self, view: str, params: dict, data: dict, z: jax.Array) -> jax.Array:
@@ -215,7 +237,7 @@ class Model:
         """Names of the variables the view's likelihood reads (factors, loadings, term
         coefficients, nuisance), by declaration."""
         vm = self.view(view)
-        names = ["Z", f"W_{view}"] + [t.coefficient.format(view=view) for t in vm.terms]
+        names = [self.factor_name(view), f"W_{view}"] + [t.coefficient.format(view=view) for t in vm.terms]
         reported = [v.name for v in vm.likelihood.variables(view) if v.reported]
         return names + reported
 
@@ -269,7 +291,10 @@ def describe(config: ModelConfig) -> Model:
     if issubclass(prior_cls, HorseshoeLoadings):
         kwargs.update(slab_scale=config.slab_scale, slab_df=config.slab_df)
     base = prior_cls(**kwargs)
-    if config.factor_prior == "gp":
+    if config.region_views:
+        factors = RegionFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior, config.n_regions,
+                                config.region_views)
+    elif config.factor_prior == "gp":
         factors = GPFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior)
     else:
         factors = PPLSFactors(config.n_components) if config.response_views else IidNormalFactors()
@@ -304,11 +329,21 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
     ``factor_prior='gp'`` builds the HSGP basis from ``arrays.coordinates`` (``lengthscale_range``,
     ``n_basis``: :func:`rgfactor.generative.gp_factors.gp_factor_settings`).
 
+    Multi-region data (``arrays.regions``): :class:`rgfactor.generative.region_factors.RegionFactors`
+    over the region coordinate (``lengthscale_range``, ``n_basis``: :func:`region_factor_settings`).
+
     Raises
     ------
-    DataError  for factor_prior='gp' without coordinates.
+    DataError  for factor_prior='gp' without coordinates. SpecError  for multi-region data with
+    factor_prior='normal', site effects or covariates (not available with region-level views).
     """
-    if factor_prior == "gp":
+    if arrays.regions:
+        check_region_settings(arrays, factor_prior, site_effects)
+        gp = region_factor_settings(arrays.coordinates, len(arrays.regions), lengthscale_range, n_basis)
+        priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"],
+                      coordinate_names=tuple(arrays.coordinate_names), n_regions=len(arrays.regions),
+                      region_views=tuple(v.name for v in arrays.views if v.level == "region"))
+    elif factor_prior == "gp":
         if arrays.coordinates is None:
             raise DataError("factor_prior='gp' makes factors smooth over the subjects' coordinates; pass "
                             "coordinates= (a DataFrame indexed by subject) to MultiViewData.from_pandas.")
@@ -326,3 +361,17 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         activity=act, response_views=tuple(response_views),
         view_weights=resolve_view_weights(view_weights, {v.name: v.n_features for v in arrays.views}),
         factor_prior=factor_prior, **priors)
+
+
+def check_region_settings(arrays: ModelArrays, factor_prior: str, site_effects) -> None:
+    """Raise SpecError for settings multi-region data do not support (the terms and the normal prior
+    index subjects, not (subject, region) rows)."""
+    if factor_prior != "gp":
+        raise SpecError("views indexed by (subject, region) need factor_prior='gp' (subject-level factors plus a "
+                        "smooth within-subject deviation over the region coordinate, "
+                        "rgfactor.generative.region_factors).")
+    if arrays.n_sites > 1 and normalise_site_effects(site_effects) != "none":
+        raise SpecError("site effects are not available with region-level views yet; fit without site= or "
+                        "with site_effects=False.")
+    if arrays.covariates is not None:
+        raise SpecError("covariates are not available with region-level views yet; fit without covariates=.")

@@ -9,6 +9,7 @@ from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
 from rgfactor.data.kinds import data_kind
+from rgfactor.data.regions import region_means
 
 
 def _link_scale(v: ViewArrays) -> tuple[np.ndarray, float]:
@@ -39,6 +40,7 @@ def pca_init(arrays: ModelArrays, n_factors: int, random_state: int = 0) -> dict
     (n_features,), 'alpha_<view>' (K,), and 'sigma_<view>' (n_features,) for Gaussian views.
     """
     rng = np.random.default_rng(random_state)
+    arrays = region_means(arrays)   # multi-region data: region-level views averaged over each subject's regions
     blocks, stats = [], {}
     for v in arrays.views:
         x, slope = _link_scale(v)

@@ -45,7 +45,7 @@ def latent_noise(idata, model, view: str) -> np.ndarray:
 
     data = data_from_idata(idata)
     lin, nuis = model.view_params(view, means, data)
-    eta = model.linear_predictor(view, lin, data, means["Z"])
+    eta = model.linear_predictor(view, lin, data, model.view_factors(view, means))
     lv = np.asarray(lik.latent_variance(eta, nuis))
     mask = ~np.isnan(np.asarray(idata.observed_data[view]))
     return (lv * mask).sum(0) / np.maximum(mask.sum(0), 1)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.dims import COORDINATE, COVARIATE, FACTOR, SITE, SUBJECT, factor_labels, feature_dim
+from rgfactor.dims import COORDINATE, COVARIATE, FACTOR, REGION, SITE, SUBJECT, factor_labels, feature_dim
 from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
 from rgfactor.posterior.layout import layout_draws
@@ -96,6 +96,12 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
     for v in arrays.views:
         dims[v.name] = [SUBJECT, feature_dim(v.name)]
         dims[f"log_offset_{v.name}"] = [SUBJECT]
+        if v.level == "region":   # multi-region data: the (subject x region) rows as two dims
+            r = len(arrays.regions)
+            observed[v.name] = observed[v.name].reshape(-1, r, v.n_features)
+            constant[f"log_offset_{v.name}"] = v.log_offset.reshape(-1, r)
+            dims[v.name] = [SUBJECT, REGION, feature_dim(v.name)]
+            dims[f"log_offset_{v.name}"] = [SUBJECT, REGION]
     if arrays.site is not None:
         constant["site_code"] = arrays.site
         dims["site_code"] = [SUBJECT]
@@ -106,6 +112,11 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
         constant["coordinates"] = arrays.coordinates
         dims["coordinates"] = [SUBJECT, COORDINATE]
         coords[COORDINATE] = pd.Index(arrays.coordinate_names)
+        if arrays.regions:   # multi-region data: coordinates of the (subject, region) grid
+            constant["coordinates"] = arrays.coordinates.reshape(arrays.n_subjects, len(arrays.regions), -1)
+            dims["coordinates"] = [SUBJECT, REGION, COORDINATE]
+            coords[REGION] = pd.Index(arrays.regions)
+            coords.update(getattr(model.factors, "coords", {}))
     idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims=dims)
     idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are

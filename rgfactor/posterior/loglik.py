@@ -22,7 +22,8 @@ def subject_log_likelihood(draws: dict, data: dict, model: Model, chunk: int = 2
         names = model.view_inputs(view)
 
         def one(draw, view=view):
-            return model.log_likelihood(view, draw, data, draw["Z"]).sum(-1)
+            ll = model.log_likelihood(view, draw, data, model.view_factors(view, draw)).sum(-1)
+            return ll.reshape(model.n_subjects(data), -1).sum(-1)   # a region-level view: summed over regions
 
         c, s = draws["Z"].shape[:2]
         flat = {k: draws[k].reshape((c * s,) + draws[k].shape[2:]) for k in names}
@@ -39,12 +40,18 @@ def data_from_idata(idata) -> dict:
 
     obs, const = idata.observed_data, idata.constant_data
     views = {}
+    observed = []
     for name in obs.data_vars:
         y = np.asarray(obs[name])
         mask = ~np.isnan(y)
+        if y.ndim == 3:   # a region-level view (subject, region, feature): the model's (subject x region) rows
+            observed.append(mask.any(-1))
+            y, mask = y.reshape(-1, y.shape[-1]), mask.reshape(-1, y.shape[-1])
         views[name] = {"y": jnp.asarray(np.where(mask, y, 0.0), jnp.float32), "mask": jnp.asarray(mask),
-                       "log_offset": jnp.asarray(const[f"log_offset_{name}"], jnp.float32)}
+                       "log_offset": jnp.asarray(np.asarray(const[f"log_offset_{name}"]).reshape(-1), jnp.float32)}
     data = {"views": views}
+    if observed:
+        data["region_observed"] = jnp.asarray(np.any(observed, axis=0))
     if "site_code" in const:
         data["site"] = jnp.asarray(const["site_code"], jnp.int32)
     if "covariates" in const:

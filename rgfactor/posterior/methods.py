@@ -25,6 +25,7 @@ from rgfactor.generative.likelihoods.gaussian import Gaussian
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
 from rgfactor.generative.model import Model
 from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
+from rgfactor.generative.region_factors import RegionFactors
 from rgfactor.generative.spike_slab import SpikeSlabLoadings
 from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
 
@@ -68,6 +69,24 @@ def _(c: GPFactors, view, engine):
         text += ("; in the closed-form engine $\\rho_k$ and $\\ell_k$ are point estimates maximising the "
                  "evidence lower bound over a grid")
     return text + ".", ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp")
+
+
+@describe_component.register
+def _(c: RegionFactors, view, engine):
+    a, b = c.lengthscale_prior
+    views = ", ".join(f"*{v}*" for v in c.region_views)
+    text = (f"Rows of the region-level view(s) {views} are (subject, region) pairs. Subject-level views load on "
+            f"subject-level factors $z_{{sk}} \\sim \\mathcal{{N}}(0, 1)$; region-level views load on region-level "
+            f"factors $z_{{srk}} = \\sqrt{{\\rho_{{bk}}}} z_{{sk}} + t_k(x_{{sr}}) + \\sqrt{{\\rho_{{wk}}}} f_{{sk}}(x_{{sr}}) + "
+            f"\\sqrt{{\\rho_{{ek}}}} e_{{srk}}$ over the region coordinate $x$, MEFISTO's Gaussian-process factor "
+            f"made hierarchical: $f_{{sk}}$ (one curve per subject) and the population trend $t_k = \\tau_k g_k$ are "
+            f"unit-variance Gaussian processes with squared-exponential kernel and a shared lengthscale $\\ell_k \\sim "
+            f"\\mathrm{{InvGamma}}({a:.3g}, {b:.3g})$, approximated by a Hilbert-space basis of {c.basis.size} "
+            f"functions centred within each subject, $e_{{srk}} \\sim \\mathcal{{N}}(0, 1)$, "
+            f"$(\\rho_{{bk}}, \\rho_{{wk}}, \\rho_{{ek}}) \\sim \\mathrm{{Dirichlet}}(1, 1, 1)$ and "
+            f"$\\tau_k \\sim \\text{{Half-Normal}}(1)$. We report the finite-population shares of the four parts "
+            f"of $z_{{srk}}$ over the observed (subject, region) pairs [@gelman2005anova]")
+    return text + ".", ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp", "gelman2005anova")
 
 
 @describe_component.register

@@ -35,10 +35,10 @@ def variance_explained(means: dict, data: dict, model: Model) -> tuple[np.ndarra
     per_factor : (n_views, n_factors) in [0, 1].
     total : (n_views,) in [0, 1], the fraction explained by all factors together.
     """
-    z = jnp.asarray(means["Z"])
-    zn = np.asarray(z, dtype=np.float64)
     per_factor, total = [], []
     for view in model.view_names:
+        z = jnp.asarray(model.view_factors(view, means))   # Z, or Z_region on a region-level view's rows
+        zn = np.asarray(z, dtype=np.float64)
         vm = model.view(view)
         vd = data["views"][view]
         m = np.asarray(vd["mask"], dtype=bool)

@@ -20,6 +20,7 @@ from rgfactor.report.figures import (
 from rgfactor.report.gp_factors import plot_factor_curves, plot_factor_maps  # registers the gp_factors section
 from rgfactor.report.html import render_report, write_report
 from rgfactor.report.mediation import plot_mediation_forest  # registers the mediation section
+from rgfactor.report import region_factors  # noqa: F401  registers the region_factors section
 from rgfactor.report.sections import register_section
 from rgfactor.report.svc import plot_surface_curves, plot_surface_maps  # registers the svc section
 from rgfactor.report.tables import (

@@ -9,11 +9,15 @@ that is fitted:
     data, truth = rgf.simulate.ppls(n_subjects=300, n_components=2, random_state=0)
     data, clinical, truth = rgf.simulate.mediation(n_subjects=200, random_state=0)
     data, truth = rgf.simulate.spatial(n_subjects=400, lengthscales=(0.2, 0.8, 0, 0), random_state=0)
+    data, truth = rgf.simulate.regions(n_subjects=80, n_regions=5, random_state=0)   # multi-region
+
+(:func:`regions` draws with NumPy from the multi-region model's definition, with exact GPs.)
 """
 
 from rgfactor.simulate.core import (DEFAULT_VIEWS, LOADING_SCALE, cohort, factor_activity, model_arrays,
                                     multiview, ppls, sample_views, spatial)
 from rgfactor.simulate.mediation_designs import mediation, mediation_factors, mediation_survival
+from rgfactor.simulate.regions import regions
 
-__all__ = ["multiview", "ppls", "cohort", "spatial", "mediation", "mediation_survival", "mediation_factors",
+__all__ = ["multiview", "ppls", "cohort", "spatial", "regions", "mediation", "mediation_survival", "mediation_factors",
            "sample_views", "factor_activity", "model_arrays", "DEFAULT_VIEWS", "LOADING_SCALE"]

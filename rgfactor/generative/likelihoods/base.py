@@ -74,11 +74,12 @@ class Likelihood:
     def latent_variance(self, eta, params: dict):
         raise NotImplementedError
 
-    def observe(self, view: str, eta, params: dict, y, mask) -> None:
+    def observe(self, view: str, eta, params: dict, y, mask, rows: str = "subject") -> None:
         """The likelihood of the observed entries of a view; missing entries (mask False) are left out.
-        ``y`` None samples the view (prior predictive)."""
+        ``y`` None samples the view (prior predictive). ``rows``: the name of the plate of the view's rows
+        ('subject'; a region-level view of multi-region data has (subject, region) rows)."""
         n_subjects, n_features = eta.shape
-        with numpyro.plate("subject", n_subjects, dim=-2), numpyro.plate(f"{view}_feature", n_features, dim=-1):
+        with numpyro.plate(rows, n_subjects, dim=-2), numpyro.plate(f"{view}_feature", n_features, dim=-1):
             numpyro.sample(f"y_{view}", self.distribution(eta, params).mask(mask), obs=y)
 
     def params(self, view: str, values: dict, data: dict | None = None) -> dict:
