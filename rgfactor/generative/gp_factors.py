@@ -31,8 +31,8 @@ Parameterisations (``engine``):
   deterministic site), which avoids the funnel of the centred form as scale -> 1. NUTS runs with a
   dense mass-matrix block over (scale, lengthscale) and target acceptance 0.95
   (:attr:`GPFactors.nuts_dense_mass`, :attr:`GPFactors.nuts_target_accept`). Measured on 80 subjects
-  over one coordinate, 5 seeds (benchmarks/results/gp_factors_nuts.md): 0-1 divergent transitions
-  and max R-hat 1.02-1.05 per fit, against 1-3 divergences at the default (diagonal, 0.9) and up to
+  over one coordinate, 5 seeds (benchmarks/results/gp_factors_nuts.md): 0-2 divergent transitions
+  and max R-hat 1.02-1.05 per fit (one seed 1.15), against 1-3 divergences at the default (diagonal, 0.9) and up to
   16 divergences, R-hat 1.12, with 0.95 alone. A non-smooth factor's (scale, lengthscale) posterior is
   L-shaped (small scale at any lengthscale, or a large scale at a lengthscale short enough to mimic
   independent noise), which a diagonal mass matrix crosses slowly. Centred forms mixed worse:
