@@ -36,7 +36,7 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
                   target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method=method, progress_bar=show_sampler_bar(progress))
+                chain_method=method, progress_bar=show_sampler_bar(progress), jit_model_args=True)
     mcmc.run(jax.random.PRNGKey(random_state), data,
              extra_fields=("diverging", "num_steps", "adapt_state.step_size", "energy"))
     draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
