@@ -6,6 +6,10 @@ source "$(dirname "$0")/_venv.sh" "[test]"
 # One BLAS/OpenMP thread per test process: OpenBLAS threads busy-wait, and two workers on two cores
 # with two threads each made LAPACK calls many times slower (see rgfactor/inference/blas.py).
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
-# Two workers by default (pytest-xdist; tests of one file share a worker and its fixtures):
-# RGFACTOR_TEST_WORKERS=0 runs in this process, e.g. for a debugger.
-python -m pytest -q -p no:cacheprovider -n "${RGFACTOR_TEST_WORKERS:-2}" --dist loadfile --durations=30 "$@"
+# Two workers by default (pytest-xdist; tests of one file share a worker and its fixtures), the longest
+# files first (tests/conftest.py orders them; --no-loadscope-reorder keeps that order instead of xdist's
+# by number of tests). RGFACTOR_TEST_WORKERS=0 runs in this process, e.g. for a debugger.
+# The run shares one fresh JAX compilation cache between its workers and subprocesses (tests/conftest.py;
+# RGFACTOR_TEST_COMPILATION_CACHE=0 switches it off).
+python -m pytest -q -p no:cacheprovider -n "${RGFACTOR_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
+    --durations=30 "$@"

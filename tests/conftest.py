@@ -1,16 +1,43 @@
 """Shared fixtures: small simulated cohorts and one fitted model reused across tests."""
 
+import atexit
 import ctypes
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 
-import numpy as np
-import pandas as pd
-import pytest
 
-import rgfactor as rgf
+def _compilation_cache_for_this_run() -> None:
+    """One fresh JAX persistent compilation cache for this test run, shared by the pytest-xdist workers
+    and the tests' subprocesses (they inherit the environment), deleted when the run ends.
+
+    Many tests fit the same model shapes again (replicates, seeds, engines, a CLI subprocess): with
+    data passed as arguments (not baked into the program), the second fit of a shape loads the
+    compiled program instead of compiling it, in the same process or another one of this run. The
+    directory is new for every run, so nothing compiled on another machine or by another jaxlib is
+    ever loaded (see rgfactor.inference.jaxcache for why the cache is otherwise opt-in). Must run
+    before ``import rgfactor``. ``RGFACTOR_TEST_COMPILATION_CACHE=0`` runs without it; a cache you
+    configured yourself (``RGFACTOR_COMPILATION_CACHE`` set) is left alone."""
+    if os.environ.get("RGFACTOR_TEST_COMPILATION_CACHE", "1").strip().lower() in ("0", "false", "off", "no"):
+        return
+    if "RGFACTOR_COMPILATION_CACHE" in os.environ:   # set by the user, or by the run's first process
+        return
+    path = tempfile.mkdtemp(prefix="rgfactor-test-jaxcache-")
+    os.environ.update(RGFACTOR_COMPILATION_CACHE="1", RGFACTOR_CACHE_DIR=path)
+    atexit.register(shutil.rmtree, path, True)   # only the process that made it (the pytest controller)
+
+
+_compilation_cache_for_this_run()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import rgfactor as rgf  # noqa: E402
+import rgfactor.inference  # noqa: E402,F401  (sets the cache up now, before any test compiles a program)
 
 
 def _resident_gb() -> float:
@@ -19,6 +46,26 @@ def _resident_gb() -> float:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
     except (OSError, ValueError, IndexError):
         return float("inf")
+
+
+# Files that take longest (CI, --durations), longest first: pytest-xdist (--dist loadfile, scripts/test.sh
+# with --no-loadscope-reorder) hands whole files to whichever worker is free in collection order, so long
+# files started last leave one worker idle at the end while the other finishes them. xdist's own
+# reordering sorts by the *number* of tests, which put the slowest files (1-3 long statistical tests
+# each) last. Files not listed keep their order after these. Keep the list roughly in step with the
+# durations that scripts/test.sh prints.
+LONGEST_FILES_FIRST = (   # measured: sum of --durations per file, full run of 2026-12-04
+    "test_model.py", "test_engines_agree.py", "test_interrupt_determinism.py", "test_mediation.py", "test_svc.py",
+    "test_gp_factors.py", "test_pcca.py", "test_cavi.py", "test_components.py", "test_spec_cli.py",
+    "test_recovery.py", "test_view_weights.py", "test_extending.py", "test_cavi_vs_nuts.py", "test_zoo_cli.py",
+    "test_cavi_sharding.py", "test_model_selection.py", "test_cavi_stochastic.py", "test_bad_input.py",
+    "test_sites.py", "test_benchmark_harness.py", "test_large_cohorts.py", "test_ppls.py", "test_report_html.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order within a file kept
 
 
 @pytest.fixture(scope="module", autouse=True)
