@@ -9,7 +9,7 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_
 # Two workers by default (pytest-xdist; tests of one file share a worker and its fixtures), the longest
 # files first (tests/conftest.py orders them; --no-loadscope-reorder keeps that order instead of xdist's
 # by number of tests). RGFACTOR_TEST_WORKERS=0 runs in this process, e.g. for a debugger.
-# The run shares one fresh JAX compilation cache between its workers and subprocesses (tests/conftest.py;
-# RGFACTOR_TEST_COMPILATION_CACHE=0 switches it off).
+# RGFACTOR_TEST_COMPILATION_CACHE=1 shares one fresh JAX compilation cache between the run's workers and
+# subprocesses (tests/conftest.py; off by default: jaxlib 0.9 has segfaulted loading cached programs).
 python -m pytest -q -p no:cacheprovider -n "${RGFACTOR_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
     --durations=30 "$@"

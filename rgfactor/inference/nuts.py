@@ -37,11 +37,8 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
     kernel = NUTS(model, init_strategy=init_strategy(init),
                   target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass or False)
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
-    # jit_model_args: the data are arguments of the compiled sampler, not constants inside it, so every
-    # fit of one model shape (sequential chains, seeds, replicates) lowers to the same program, which the
-    # persistent compilation cache (rgfactor.inference.jaxcache) then loads instead of compiling again
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method=method, progress_bar=show_sampler_bar(progress), jit_model_args=True)
+                chain_method=method, progress_bar=show_sampler_bar(progress))
     mcmc.run(jax.random.PRNGKey(random_state), data,
              extra_fields=("diverging", "num_steps", "adapt_state.step_size", "energy"))
     draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}

@@ -44,7 +44,7 @@ def fit_nuts(program, data: dict, *, num_warmup: int = 500, num_samples: int = 5
     method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     with jax.enable_x64(True):
         mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                    chain_method=method, progress_bar=progress, jit_model_args=True)
+                    chain_method=method, progress_bar=progress)
         mcmc.run(jax.random.PRNGKey(random_state), data, extra_fields=("diverging", "num_steps", "accept_prob"))
         draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
         extra = mcmc.get_extra_fields(group_by_chain=True)
