@@ -53,14 +53,15 @@ population trend (t), smooth within-subject (sqrt(rho_w) f), independent (sqrt(r
 the prior shares rho these account for the centring and the kernel's variance at the observed
 coordinates.
 
-Parameterisation: both engines sample Z_region given the other parts (centred: a latent site of the
-mean-field guide under SVI). Under NUTS the non-centred form (Z_region = loc + sqrt(rho_e) region_raw)
-tied each Z_sk to its regions' raw parts (posterior correlation -0.5 to -0.8: Z_region is pinned by the
-region-level views, its split into level and independent part is not), and NUTS ran at a 4x smaller
-step size at max tree depth. NUTS uses a dense mass block over (region_simplex, lengthscale) and target
-acceptance 0.95 (:attr:`RegionFactors.nuts_dense_mass`, ``nuts_target_accept``), as the GP factor prior
-does for its L-shaped (scale, lengthscale) posterior. The closed-form engine has no update for this
-prior (``engines``).
+Parameterisations: 'svi' samples Z_region given the other parts (centred, a latent site of the
+mean-field guide); 'nuts' is non-centred (Z_region deterministic from region_raw ~ N(0, 1)). The
+centred form under NUTS took 4x larger steps on a simulated cohort (the non-centred one ties each Z_sk
+to its regions' raw parts: posterior correlation -0.5 to -0.8) but on the LGG shells, where imaging
+factors have an independent share near 0, it fell into the funnel of rho_e (73 divergent transitions,
+chains in different modes, R-hat 2.5). NUTS uses a dense mass block over (region_simplex, lengthscale)
+and target acceptance 0.95 (:attr:`RegionFactors.nuts_dense_mass`, ``nuts_target_accept``), as the GP
+factor prior does for its L-shaped (scale, lengthscale) posterior. The closed-form engine has no update
+for this prior (``engines``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ TREND_WEIGHT = Variable("trend_weight", ("basis", FACTOR), FACTOR_COEF, "populat
 REGION_SIMPLEX = Variable("region_simplex", (FACTOR, REGION_COMPONENT), HELPER, "region_scale as sampled")
 GP_Z = Variable("region_gp_z", (SUBJECT, "basis", FACTOR), HELPER, "non-centred subject curve weights")
 TREND_Z = Variable("trend_z", ("basis", FACTOR), HELPER, "non-centred trend weights")
+REGION_RAW = Variable("region_raw", (SUBJECT, REGION, FACTOR), HELPER, "NUTS: independent part, N(0, 1)")
 Z_RAW = Variable("Z_raw", (SUBJECT, FACTOR), HELPER, "subject-level factors before centring over the subjects")
 
 
@@ -216,7 +218,7 @@ class RegionFactors:
 
     def variables(self) -> tuple[Variable, ...]:
         return (Z, Z_REGION, LENGTHSCALE, REGION_SCALE, TREND_SD, REGION_WEIGHT, TREND_WEIGHT, REGION_SIMPLEX,
-                GP_Z, TREND_Z, Z_RAW)
+                GP_Z, TREND_Z, REGION_RAW, Z_RAW)
 
     def _phi_var(self):
         return jnp.asarray(self.phi_var) if self.phi_var else None
@@ -261,7 +263,11 @@ class RegionFactors:
         loc, e_sd = _region_mean(self.basis, phi, z, ls, trend_sd, trend_z, gp_z, simplex, self._phi_var())
         with numpyro.plate("subject_r", s, dim=-3), numpyro.plate("region", r, dim=-2), \
                 numpyro.plate("factor_r", n_factors, dim=-1):
-            zr = numpyro.sample(Z_REGION.name, dist.Normal(loc, e_sd))
+            if engine == "nuts":
+                raw = numpyro.sample(REGION_RAW.name, dist.Normal(0.0, 1.0))
+                zr = numpyro.deterministic(Z_REGION.name, loc + e_sd * raw)
+            else:
+                zr = numpyro.sample(Z_REGION.name, dist.Normal(loc, e_sd))
         return z, {Z_REGION.name: zr}
 
     # ------------------------------------------------------------------ posterior
@@ -279,7 +285,8 @@ class RegionFactors:
         return out
 
     def init_values(self, values: dict, engine: str) -> dict:
-        """Z_raw from the PCA start (standardised); Z_region = sqrt(1/3) Z in every region; the GP
+        """Z_raw from the PCA start (standardised); Z_region = sqrt(1/3) Z in every region (SVI) or
+        region_raw = 0 (NUTS); the GP
         weights 0, the shares equal, the lengthscale at its prior median."""
         values = dict(values)
         if "Z" not in values:
@@ -294,7 +301,10 @@ class RegionFactors:
         values.setdefault(TREND_Z.name, np.zeros((m, k)))
         values.setdefault(GP_Z.name, np.zeros((s, m, k)))
         values.setdefault(REGION_SIMPLEX.name, np.full((k, 3), 1.0 / 3.0))
-        values.setdefault(Z_REGION.name, np.repeat(z[:, None, :] * np.sqrt(1.0 / 3.0), self.n_regions, axis=1))
+        if engine == "nuts":
+            values.setdefault(REGION_RAW.name, np.zeros((s, self.n_regions, k)))
+        else:
+            values.setdefault(Z_REGION.name, np.repeat(z[:, None, :] * np.sqrt(1.0 / 3.0), self.n_regions, axis=1))
         return values
 
 
