@@ -148,3 +148,38 @@ def test_region_factors_aligned_with_subject_factors_and_reported(svi_fit):
         model.factors_at(data.coordinates.droplevel(1).iloc[:2])
     with pytest.raises(SpecError, match="not available for multi-region"):
         model.transform(data)
+
+
+# ----------------------------------------------------------------------------- scale of the parts
+@pytest.mark.timeout(60)
+def test_smooth_parts_have_unit_mean_variance_over_the_observed_pairs_at_any_lengthscale():
+    # without the normalisation a long-lengthscale curve, centred within each subject, has variance ~0
+    # there, and a smooth share rho_w then carried no variance (it traded against the loadings' size)
+    import jax.numpy as jnp
+
+    from rgfactor.generative.hsgp import HSGPBasis
+    from rgfactor.generative.region_factors import _weight_sd, _within_subject_phi, region_factor_settings
+
+    rng = np.random.default_rng(0)
+    s, r = 40, 4
+    coords = (np.sort(rng.uniform(0, 1, (s, r)), axis=1)).reshape(-1, 1)
+    observed = rng.uniform(size=(s, r)) > 0.2
+    settings = region_factor_settings(coords, r, observed=observed)
+    basis = HSGPBasis.from_json(settings["basis"])
+    phi = np.asarray(_within_subject_phi(basis, jnp.asarray(coords), jnp.asarray(observed)))   # (S, R, m)
+    n_draws = 4000
+    for ls in (0.05, 0.3, 2.0):
+        sd = np.asarray(_weight_sd(basis, jnp.full(1, ls), jnp.asarray(settings["phi_var"])))[:, 0]   # (m,)
+        f = np.einsum("srm,dm->dsr", phi, rng.normal(size=(n_draws, sd.size)) * sd)
+        mean_sq = (f ** 2)[:, observed].mean(1)            # each draw's mean square over the observed pairs
+        se = mean_sq.std() / np.sqrt(n_draws)
+        assert abs(mean_sq.mean() - 1.0) < 4 * se, (ls, mean_sq.mean(), se)
+        assert np.allclose(np.where(observed[None], f, 0).sum(-1), 0, atol=1e-4)   # centred within subjects
+
+
+@pytest.mark.timeout(60)
+def test_subject_factors_are_standardised_over_the_subjects():
+    from rgfactor.generative.region_factors import standardise_subjects
+
+    z = np.asarray(standardise_subjects(np.random.default_rng(1).normal(2.0, 3.0, size=(2, 5, 30, 3))))
+    assert np.allclose(z.mean(-2), 0, atol=1e-6) and np.allclose(z.var(-2), 1, atol=1e-5)

@@ -62,6 +62,9 @@ class ModelConfig:
         is then :class:`rgfactor.generative.region_factors.RegionFactors` (gp_basis over the region
         coordinate). Empty otherwise.
     n_regions : multi-region data: the number of regions R of the (subject, region) grid (0 otherwise).
+    region_phi_var : multi-region data: the mean square of each within-subject centred basis function over
+        the observed (subject, region) pairs (:func:`rgfactor.generative.region_factors.region_factor_settings`);
+        normalises the smooth parts to unit mean variance. Empty (fits saved before it): not normalised.
     """
 
     views: tuple[tuple[str, str, int], ...]
@@ -83,6 +86,7 @@ class ModelConfig:
     coordinate_names: tuple[str, ...] = ()
     region_views: tuple[str, ...] = ()
     n_regions: int = 0
+    region_phi_var: tuple[float, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "site_effects", normalise_site_effects(self.site_effects))
@@ -153,4 +157,5 @@ def config_from_dict(d: dict) -> ModelConfig:
         d["gp_lengthscale_prior"] = tuple(float(v) for v in d["gp_lengthscale_prior"])
     d["coordinate_names"] = tuple(d.get("coordinate_names", ()))
     d["region_views"] = tuple(d.get("region_views", ()))
+    d["region_phi_var"] = tuple(float(v) for v in d.get("region_phi_var", ()))
     return ModelConfig(**d)

@@ -66,10 +66,15 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32, host: bool = False) -> di
     if arrays.coordinates is not None:    # factor_prior='gp' (rgfactor.generative.gp_factors)
         out["coordinates"] = jnp.asarray(arrays.coordinates, dtype)
     if arrays.regions:                    # multi-region data (rgfactor.generative.region_factors)
-        r = len(arrays.regions)
-        seen = [v.mask.reshape(-1, r, v.n_features).any(-1) for v in arrays.views if v.level == "region"]
-        out["region_observed"] = jnp.asarray(np.any(seen, axis=0))
+        out["region_observed"] = jnp.asarray(region_observed(arrays))
     return out
+
+
+def region_observed(arrays: ModelArrays) -> np.ndarray:
+    """(S, R) bool: the (subject, region) pairs with data in some region-level view."""
+    r = len(arrays.regions)
+    seen = [v.mask.reshape(-1, r, v.n_features).any(-1) for v in arrays.views if v.level == "region"]
+    return np.any(seen, axis=0)
 
 
 # sparsity name -> loadings prior (ModelConfig.sparsity); add a prior here and in its test and doc row
@@ -293,7 +298,7 @@ def describe(config: ModelConfig) -> Model:
     base = prior_cls(**kwargs)
     if config.region_views:
         factors = RegionFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior, config.n_regions,
-                                config.region_views)
+                                config.region_views, config.region_phi_var)
     elif config.factor_prior == "gp":
         factors = GPFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior)
     else:
@@ -339,8 +344,9 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
     """
     if arrays.regions:
         check_region_settings(arrays, factor_prior, site_effects)
-        gp = region_factor_settings(arrays.coordinates, len(arrays.regions), lengthscale_range, n_basis)
-        priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"],
+        gp = region_factor_settings(arrays.coordinates, len(arrays.regions), lengthscale_range, n_basis,
+                                    observed=region_observed(arrays))
+        priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"], region_phi_var=gp["phi_var"],
                       coordinate_names=tuple(arrays.coordinate_names), n_regions=len(arrays.regions),
                       region_views=tuple(v.name for v in arrays.views if v.level == "region"))
     elif factor_prior == "gp":
