@@ -16,9 +16,9 @@ method's scale and lengthscale of that factor, and wall time end to end (rgfacto
 fitted model out, compilation included; MEFISTO: matrices in, trained model out). Both in this
 process, one after the other.
 
-    python benchmarks/gp_factors_mefisto.py [--sizes 200 400] [--mefisto-iter 1000]
+    python benchmarks/gp_factors_mefisto.py [--sizes 200 400] [--mefisto-iter 1000] [--out NAME.md]
 
-Writes benchmarks/results/gp_factors_mefisto.md (after every size).
+Writes benchmarks/results/gp_factors_mefisto.md (or ``--out``) after every size.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[200, 400])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mefisto-iter", type=int, default=1000)
+    ap.add_argument("--out", default="gp_factors_mefisto.md",
+                    help="file name under benchmarks/results/ (default: gp_factors_mefisto.md)")
     args = ap.parse_args(argv)
     rows, times = [], []
     for n in args.sizes:
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
                       "rgfactor basis functions": model.model_.factors.basis.size,
                       "MEFISTO time_s": wall_m, "MEFISTO iterations": it_m})
         write(rows, times, args)
-    print((RESULTS / "gp_factors_mefisto.md").read_text())
+    print((RESULTS / args.out).read_text())
     return 0
 
 
@@ -117,7 +119,7 @@ def write(rows, times, args) -> None:
     RESULTS.mkdir(exist_ok=True)
     text = (f"# Spatially smooth factors: rgfactor vs MEFISTO (N <= 600)\n\n"
             f"`python benchmarks/gp_factors_mefisto.py --sizes {' '.join(map(str, args.sizes))} --mefisto-iter "
-            f"{args.mefisto_iter}` (seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with other "
+            f"{args.mefisto_iter} --out {args.out}` (seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with other "
             f"jobs, load average when written {os.getloadavg()[0]:.1f}). Data: rgf.simulate.spatial, true "
             f"lengthscales {list(LENGTHSCALES)} (0: a non-smooth N(0, 1) factor, true scale 0; otherwise scale 1), "
             "two Gaussian views of 50 features, K = 4. Factors matched to the truth by |corr| (Hungarian). "
@@ -125,7 +127,7 @@ def write(rows, times, args) -> None:
             "meaningful, their scale is.\n\n## Recovery and agreement\n\n"
             + pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
             + "\n\n## Wall time end to end\n\n" + pd.DataFrame(times).to_markdown(index=False, floatfmt=".1f") + "\n")
-    (RESULTS / "gp_factors_mefisto.md").write_text(text)
+    (RESULTS / args.out).write_text(text)
 
 
 if __name__ == "__main__":

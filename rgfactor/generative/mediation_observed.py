@@ -33,10 +33,11 @@ import numpyro
 import numpyro.distributions as dist
 
 from rgfactor.errors import SpecError
-from rgfactor.generative.components import NUMPYRO_ENGINES
+from rgfactor.generative.components import NUMPYRO_ENGINES, NUTS_TARGET_ACCEPT
 from rgfactor.generative.likelihoods import get as get_likelihood
 from rgfactor.generative.mediation import OUTCOME, Confounders, ExposureTerm, outcome_paths, path_prior
 from rgfactor.generative.model import keep_reported
+from rgfactor.generative.program import Program
 from rgfactor.generative.terms import Intercept
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
@@ -132,35 +133,47 @@ class ObservedMediation:
                 numpyro.deterministic(f"mediator_effect_{view}", paths[:, 1]))
 
     def program(self, engine: str = "svi"):
-        """The NumPyro program ``model(data)`` (same for SVI and NUTS)."""
+        """The NumPyro program ``model(data)`` (same for SVI and NUTS); a
+        :class:`~rgfactor.generative.program.Program`: equal for equal models."""
+        return Program(self, engine)
+
+    def numpyro_model(self, data: dict, engine: str = "svi") -> None:
+        """The NumPyro model itself (see :meth:`program`)."""
         gaussian = get_likelihood("gaussian")
         lik = get_likelihood(self.outcome)
-
-        def model(data: dict) -> None:
-            x = data["exposure"]
-            eta_med = 0.0
-            for view, d in self.views:
-                vd = data["views"][view]
-                params = {}
-                for t in self._mediator_terms():
-                    params.update(t.sample(view, vd, data, engine))
-                a, b = self._paths(view, d, vd, data)
-                mean = sum(t.contribution(view, params, data) for t in self._mediator_terms()) + x[:, None] * a
-                gaussian.observe(view, mean, gaussian.sample_nuisance(view, d, vd["scale"], engine), vd["y"], vd["mask"])
-                m = vd["y"]      # observed mediators (complete cases)
-                eta_med = eta_med + m @ b
-                if self.interaction:
-                    with numpyro.plate(f"{view}_feature", d, dim=-1):
-                        dd = numpyro.sample(f"interaction_{view}", path_prior())
-                    eta_med = eta_med + x * (m @ dd)
-            od = data["views"][OUTCOME]
+        x = data["exposure"]
+        eta_med = 0.0
+        for view, d in self.views:
+            vd = data["views"][view]
             params = {}
-            for t in self._outcome_terms():
-                params.update(t.sample(OUTCOME, od, data, engine))
-            eta = sum(t.contribution(OUTCOME, params, data) for t in self._outcome_terms()) + eta_med[:, None]
-            lik.observe(OUTCOME, eta, lik.sample_nuisance(OUTCOME, 1, od["scale"], engine), od["y"], od["mask"])
+            for t in self._mediator_terms():
+                params.update(t.sample(view, vd, data, engine))
+            a, b = self._paths(view, d, vd, data)
+            mean = sum(t.contribution(view, params, data) for t in self._mediator_terms()) + x[:, None] * a
+            gaussian.observe(view, mean, gaussian.sample_nuisance(view, d, vd["scale"], engine), vd["y"], vd["mask"])
+            m = vd["y"]      # observed mediators (complete cases)
+            eta_med = eta_med + m @ b
+            if self.interaction:
+                with numpyro.plate(f"{view}_feature", d, dim=-1):
+                    dd = numpyro.sample(f"interaction_{view}", path_prior())
+                eta_med = eta_med + x * (m @ dd)
+        od = data["views"][OUTCOME]
+        params = {}
+        for t in self._outcome_terms():
+            params.update(t.sample(OUTCOME, od, data, engine))
+        eta = sum(t.contribution(OUTCOME, params, data) for t in self._outcome_terms()) + eta_med[:, None]
+        lik.observe(OUTCOME, eta, lik.sample_nuisance(OUTCOME, 1, od["scale"], engine), od["y"], od["mask"])
 
-        return model
+    @property
+    def nuts_target_accept(self) -> float:
+        """NUTS's target acceptance probability (:data:`~rgfactor.generative.components.NUTS_TARGET_ACCEPT`:
+        no component of this model asks for more); the same interface as :class:`Model`."""
+        return NUTS_TARGET_ACCEPT
+
+    @property
+    def nuts_dense_mass(self) -> list[tuple[str, ...]]:
+        """No dense mass-matrix block: every sampled site diagonal (the interface of :class:`Model`)."""
+        return []
 
     def init_values(self, values: dict, engine: str) -> dict:
         return dict(values)

@@ -35,6 +35,7 @@ from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
 from rgfactor.generative.likelihoods.site_scale import with_site_scale
 from rgfactor.generative.loadings import ARDLoadings, HorseshoeLoadings
 from rgfactor.generative.ppls import PPLSFactors, PPLSResponse
+from rgfactor.generative.program import Program
 from rgfactor.generative.region_factors import RegionFactors, region_factor_settings
 from rgfactor.generative.spike_slab import SpikeSlabLoadings
 from rgfactor.generative.terms import Covariates, Intercept, SiteLocation
@@ -186,14 +187,15 @@ class Model:
     # ------------------------------------------------------------------ NumPyro
     def program(self, engine: str = "svi"):
         """The NumPyro model function ``model(data)`` in the parameterisation of ``engine``:
-        'svi' (as declared), 'nuts' (reparameterised) or 'cavi' (the conjugate form)."""
+        'svi' (as declared), 'nuts' (reparameterised) or 'cavi' (the conjugate form). A
+        :class:`~rgfactor.generative.program.Program`: equal for equal models."""
+        return Program(self, engine)
 
-        def model(data: dict) -> None:
-            z, extras = self.factors.sample(self.n_subjects(data), self.n_factors, data, engine)
-            for view in self.views:
-                self._view_block(view, data, self.view_factors(view.name, {"Z": z, **extras}), extras, engine)
-
-        return model
+    def numpyro_model(self, data: dict, engine: str = "svi") -> None:
+        """The NumPyro model itself (see :meth:`program`)."""
+        z, extras = self.factors.sample(self.n_subjects(data), self.n_factors, data, engine)
+        for view in self.views:
+            self._view_block(view, data, self.view_factors(view.name, {"Z": z, **extras}), extras, engine)
 
     def _view_block(self, view: ViewModel, data: dict, z, extras: dict, engine: str) -> None:
         name, vd = view.name, data["views"][view.name]

@@ -35,6 +35,7 @@ from rgfactor.data.spatial import SpatialArrays
 from rgfactor.generative.hsgp import HSGPSurfaces
 from rgfactor.generative.likelihoods import Likelihood
 from rgfactor.generative.likelihoods.gaussian import Gaussian
+from rgfactor.generative.program import Program
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
 RESPONSE = "response"
@@ -163,8 +164,13 @@ class SVCModel:
 
     # ------------------------------------------------------------------ NumPyro
     def program(self):
-        """The NumPyro model ``model(data)``: collapsed or full (see the module docstring)."""
-        return self._collapsed if self.collapsed else self._full
+        """The NumPyro model ``model(data)``: collapsed or full (see the module docstring); a
+        :class:`~rgfactor.generative.program.Program`: equal for equal models."""
+        return Program(self)
+
+    def numpyro_model(self, data: dict, engine: str = "svi") -> None:
+        """The NumPyro model itself (the same for every engine; see :meth:`program`)."""
+        return self._collapsed(data) if self.collapsed else self._full(data)
 
     def _nuisance(self):
         params = self.likelihood.sample_nuisance(RESPONSE, 1, jnp.asarray([self.response_scale]), "nuts")

@@ -13,7 +13,6 @@ import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import SpecError
-from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.generative.model import Model
 
 METHODS = ("auto", "cavi", "svi", "nuts")
@@ -86,8 +85,8 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
     closed-form engine makes its own start). ``max_iter``/``tol``/``num_draws`` of None take the
     engine's defaults (ENGINE_DEFAULTS). ``batch_size`` (stochastic VI) and ``devices`` (subject
     sharding) apply to the closed-form engine. NUTS runs with the target acceptance and dense mass-matrix
-    blocks the model's components declare (``Model.nuts_target_accept``/``nuts_dense_mass``); a model
-    that declares none (e.g. observed mediation) gets NumPyro's diagonal mass matrix at 0.9.
+    blocks the model's components declare (``Model.nuts_target_accept``/``nuts_dense_mass``; no block:
+    NumPyro's diagonal mass matrix).
     """
     key = "cavi_stochastic" if method == "cavi" and batch_size is not None else method
     if key == "cavi_stochastic" and devices is not None:
@@ -123,6 +122,6 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
 
     res = fit_nuts(model.program("nuts"), mdata, init_values=model.init_values(init, "nuts"),
                    num_warmup=num_warmup, num_samples=num_draws, num_chains=num_chains, random_state=random_state,
-                   target_accept=getattr(model, "nuts_target_accept", NUTS_TARGET_ACCEPT),
-                   dense_mass=getattr(model, "nuts_dense_mass", None), progress=progress)
+                   target_accept=model.nuts_target_accept, dense_mass=model.nuts_dense_mass,
+                   progress=progress)
     return EngineRun(res.draws, sample_stats=res.sample_stats, diagnostics={"warnings": []})

@@ -90,4 +90,10 @@ def init_strategy(values: dict):
     (numpyro's ``init_to_value`` falls back to uniform(-2, 2) on the unconstrained scale, which
     starts some noise sds at 0.13 and lets a few features dominate the first SVI steps.)
     """
-    return partial(_values_then_median, values={k: np.asarray(v) for k, v in values.items()})
+    return values_then_median({k: np.asarray(v) for k, v in values.items()})
+
+
+def values_then_median(values: dict):
+    """:func:`init_strategy` without converting ``values`` (which may be traced arrays inside a compiled
+    program)."""
+    return partial(_values_then_median, values=values)

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 from numpyro.infer import MCMC, NUTS
 
+from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.inference.init import init_strategy
 from rgfactor.inference.progress import show_sampler_bar
 
@@ -21,7 +22,7 @@ class NutsResult:
 
 
 def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num_samples: int = 500,
-             num_chains: int = 2, target_accept: float = 0.9, max_tree_depth: int = 8, dense_mass=False,
+             num_chains: int = 2, target_accept: float = NUTS_TARGET_ACCEPT, max_tree_depth: int = 8, dense_mass=False,
              random_state: int = 0, progress=False) -> NutsResult:
     """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
 

@@ -9,16 +9,12 @@ axes; the posterior layer derives the reported variables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import jax
 import numpy as np
-import numpyro
-import optax
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median
-from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
+from numpyro.infer import MCMC, NUTS, init_to_median
 
-from rgfactor.inference.svi import optimise
+from rgfactor.inference.svi import Recipe, draw, optimise, sample_sites, start
 
 MAX_FULL_RANK = 600   # SVI guide: full-rank covariance up to this many latent dimensions, low rank beyond
 
@@ -58,7 +54,7 @@ def fit_svi(program, data: dict, *, num_steps: int = 20000, learning_rate: float
     """SVI with a full-rank (low-rank beyond :data:`MAX_FULL_RANK` latent dimensions) Gaussian guide
     on the unconstrained space (Kucukelbir et al. 2017, JMLR 18:14) and Adam with a cosine-decayed step.
 
-    Runs ``chunk`` steps per jitted call and stops when the mean loss of a chunk changes by less than
+    Runs ``chunk`` steps per compiled call and stops when the mean loss of a chunk changes by less than
     ``tol`` (relative) from the previous one, or after ``num_steps`` (:func:`rgfactor.inference.svi.optimise`).
 
     Raises
@@ -68,21 +64,15 @@ def fit_svi(program, data: dict, *, num_steps: int = 20000, learning_rate: float
     rng = jax.random.PRNGKey(random_state)
     k_init, k_draw = jax.random.split(rng)
     with jax.enable_x64(True):
-        trace = numpyro.handlers.trace(numpyro.handlers.seed(program, k_init)).get_trace(data)
-        n_latent = sum(int(np.prod(s["value"].shape)) for s in trace.values()
-                       if s["type"] == "sample" and not s["is_observed"])
-        guide_cls = AutoMultivariateNormal if n_latent <= MAX_FULL_RANK else partial(AutoLowRankMultivariateNormal,
-                                                                                     rank=40)
-        guide = guide_cls(program, init_loc_fn=init_to_median(num_samples=15), init_scale=0.05)
-        schedule = optax.cosine_decay_schedule(learning_rate, num_steps, alpha=0.05)
-        svi = SVI(program, guide, numpyro.optim.optax_to_numpyro(optax.adam(schedule)), Trace_ELBO())
-        state = svi.init(k_init, data)
-
-        state, losses, converged, warns = optimise(svi, state, data, num_steps=num_steps, chunk=chunk, tol=tol,
+        sites = sample_sites(program, data)
+        n_latent = sum(int(np.prod(shape)) for shape, observed in sites.values() if not observed)
+        guide = {"guide": "mvn"} if n_latent <= MAX_FULL_RANK else {"guide": "lowrank", "rank": 40}
+        recipe = Recipe(program, **guide, learning_rate=float(learning_rate), decay_steps=int(num_steps))
+        state = start(recipe, k_init, data)
+        state, losses, converged, warns = optimise(recipe, state, data, num_steps=num_steps, chunk=chunk, tol=tol,
                                                    progress=progress, min_chunks=4,
                                                    hint="extreme counts, an offset far from the counts' scale")
-        draws = guide.sample_posterior(k_draw, svi.get_params(state), sample_shape=(num_draws,))
-        draws = {k: np.asarray(v)[None] for k, v in draws.items() if k in trace and trace[k]["type"] == "sample"}
+        draws = {k: v[None] for k, v in draw(recipe, k_draw, state, data, num_draws).items() if k in sites}
     elbo = -np.concatenate(losses)
     return SVCRun(draws, None, {"method": "svi", "elbo": elbo, "n_steps": len(elbo), "converged": converged,
                                 "n_latent": n_latent, "warnings": warns})

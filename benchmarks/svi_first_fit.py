@@ -1,0 +1,84 @@
+"""What a user waits for in an SVI fit: the first fit in a fresh process and the next one in the same process.
+
+Cases (each in its own fresh Python process; the fit call timed from the user's call to the fitted
+estimator, compilation included):
+
+* ``gfa``: ``rgf.GFA(n_factors=5, method="svi")`` on ``rgf.simulate.multiview()`` (200 subjects; a
+  negative binomial view of 200 features, Gaussian 100, Bernoulli 40; sites).
+* ``svc``: ``rgf.SVC("poisson", method="svi")`` on 300 units along one coordinate (the test suite's design).
+* ``regions``: ``rgf.GFA(n_factors=2, factor_prior="gp")`` (SVI: the multi-region model's default) on
+  ``rgf.simulate.regions`` (60 subjects x 4 regions, two factors).
+
+Per case: the first fit (seed 0) and a second fit of the same model and shapes (seed 1), end to end.
+
+    python benchmarks/svi_first_fit.py [--cases gfa svc regions] [--label NAME]
+
+Appends to benchmarks/results/svi_first_fit.md (one row per case and label; ``--label`` says which code,
+e.g. a commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+CHILD = r'''
+import json, sys, time, warnings
+import numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+import rgfactor as rgf
+case = sys.argv[1]
+if case == "gfa":
+    data, _ = rgf.simulate.multiview(random_state=0)
+    fit = lambda seed: rgf.GFA(n_factors=5, method="svi", random_state=seed).fit(data)
+elif case == "svc":
+    rng = np.random.default_rng(2)
+    n = 300
+    s = np.sort(rng.uniform(0.0, 10.0, n)); x = rng.standard_normal(n)
+    y = rng.poisson(np.exp(1.0 + (0.3 + 0.4 * np.sin(s / 2.0)) * x)).astype(float)
+    units = [f"u{i}" for i in range(n)]
+    args = (pd.Series(y, index=units), pd.DataFrame({"x": x}, index=units), pd.DataFrame({"depth": s}, index=units))
+    fit = lambda seed: rgf.SVC("poisson", method="svi", max_iter=6000, random_state=seed).fit(*args)
+else:
+    data, _ = rgf.simulate.regions(n_subjects=60, n_regions=4, random_state=0)
+    fit = lambda seed: rgf.GFA(n_factors=2, factor_prior="gp", random_state=seed).fit(data)
+out = {}
+for label, seed in (("first fit", 0), ("second fit", 1)):
+    t = time.perf_counter(); m = fit(seed); out[label] = time.perf_counter() - t
+print(json.dumps(out))
+'''
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", default=["gfa", "svc", "regions"])
+    ap.add_argument("--label", default="this checkout")
+    args = ap.parse_args(argv)
+    rows = []
+    for case in args.cases:
+        load = os.getloadavg()[0]
+        res = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True, text=True, check=True)
+        times = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append(f"| {args.label} | {case} | {times['first fit']:.1f} | {times['second fit']:.1f} | {load:.1f} |")
+        print(rows[-1], flush=True)
+    path = RESULTS / "svi_first_fit.md"
+    if not path.exists():
+        path.write_text("# SVI fits end to end: the first in a fresh process, the next in the same process\n\n"
+                        "`python benchmarks/svi_first_fit.py --label ...` (cases in the script's docstring; "
+                        f"x86_64, {os.cpu_count()} CPUs; seconds from the fit call to the fitted estimator).\n\n"
+                        "| code | case | first fit (s) | second fit (s) | load average at start |\n|---|---|---|---|---|\n")
+    with path.open("a") as f:
+        f.write("\n".join(rows) + "\n")
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
