@@ -14,7 +14,8 @@ Per case: the first fit (seed 0) and a second fit of the same model and shapes (
     python benchmarks/svi_first_fit.py [--cases gfa svc regions] [--label NAME]
 
 Appends to benchmarks/results/svi_first_fit.md (one row per case and label; ``--label`` says which code,
-e.g. a commit).
+e.g. a commit). The children import the installed rgfactor, or another checkout's with
+``PYTHONPATH=/path/to/checkout``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +65,9 @@ def main(argv=None) -> int:
     rows = []
     for case in args.cases:
         load = os.getloadavg()[0]
-        res = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True, text=True, check=True)
+        # run outside the repository so that the rgfactor imported is the installed one or PYTHONPATH's
+        res = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True, text=True, check=True,
+                             cwd=tempfile.gettempdir())
         times = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(f"| {args.label} | {case} | {times['first fit']:.1f} | {times['second fit']:.1f} | {load:.1f} |")
         print(rows[-1], flush=True)
