@@ -198,7 +198,7 @@ def optimise(recipe: Recipe, state, data, *, num_steps: int, chunk: int, tol: fl
     """
     losses, prev, converged, warns = [], None, False, []
     n_chunks = max(1, int(np.ceil(num_steps / chunk)))
-    bar = make_bar(n_chunks, "SVI (compiling)", progress, unit="x100 steps")
+    bar = make_bar(n_chunks, "SVI (compiling)", progress, unit=f"x{chunk} steps")
     for i in range(n_chunks):
         check_interrupt()
         state, loss = _run_chunk(recipe, state, data, chunk)
