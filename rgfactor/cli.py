@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             from rgfactor.benchmark import run_benchmark   # imports Dask and JAX lazily, not at --help
 
             res = run_benchmark(args.config, args.out, scheduler=args.scheduler, n_workers=args.workers,
-                                data_root=args.data_root, retry_errors=args.retry_failed, progress=True)
+                                data_root=args.data_root, retry_errors=args.retry_failed,
+                                progress=lambda line: status(line, True))
             print(f"rgfactor bench: {res['info']['n_run']} fits run, {res['info']['n_reused']} reused, "
                   f"{res['info']['wall_s']:.0f} s -> {res['files']['report']}")
             return 0

@@ -121,8 +121,10 @@ def test_resume_after_interruption_redoes_only_missing_fits(parallel, folder):
     log = out / "fits.jsonl"
     lines = log.read_text().splitlines()
     log.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])   # torn last write
-    second = run_benchmark(cfg, out, scheduler="serial")
+    status = []
+    second = run_benchmark(cfg, out, scheduler="serial", progress=status.append)
     assert second["info"]["n_run"] == 1 + 2 * 3 and second["info"]["n_reused"] == 5
+    assert len(status) == 1 + 2 * 3 and status[0].startswith("[1/7] ")   # one status line per fit run now
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(rows) == len({r["unit_id"] for r in rows}) == len(cfg.units())
     third = run_benchmark(cfg, out, scheduler="serial")

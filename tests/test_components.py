@@ -91,21 +91,23 @@ def test_closed_form_log_joint_at_a_point_mass_equals_numpyro_log_density(struct
     n_sites, n_cov = TERMS[terms]
     arrays = cohort(n_sites, n_cov)
     config = structure_config(arrays, structure, sparsity)
-    check_point_masses(describe(config), arrays)
+    for got, reference in point_mass_log_joints(describe(config), arrays):
+        assert np.isfinite(reference)
+        np.testing.assert_allclose(got, reference, rtol=1e-9)
 
 
-def check_point_masses(model, arrays):
-    """At two random point masses, the closed-form log joint equals NumPyro's log density (1e-9 relative)."""
+def point_mass_log_joints(model, arrays) -> list[tuple[float, float]]:
+    """(closed-form log joint, NumPyro's log density) at two random point masses, in float64."""
     assert "cavi" in model.engines
+    out = []
     with jax.enable_x64(True):
         data = model_data(arrays, dtype=jnp.float64)
         program = model.program("cavi")
         for seed in (0, 1):
             values = point_values(program, data, seed)
             reference, _ = log_density(program, (data,), {}, values)
-            got = cavi_log_joint(model, arrays, values)
-            assert np.isfinite(float(reference))
-            np.testing.assert_allclose(got, float(reference), rtol=1e-9)
+            out.append((float(cavi_log_joint(model, arrays, values)), float(reference)))
+    return out
 
 
 @pytest.mark.slow
@@ -116,4 +118,7 @@ def test_gp_factor_prior_log_joint_equals_numpyro_log_density():
     priors are covered above)."""
     data, _ = rgf.simulate.spatial(14, (0.3, 0.0), views=VIEWS, missing_entries=0.1, random_state=3)
     arrays = rgf.simulate.model_arrays(data)
-    check_point_masses(describe(config_from_arrays(arrays, 2, sparsity="ard", factor_prior="gp", n_basis=4)), arrays)
+    model = describe(config_from_arrays(arrays, 2, sparsity="ard", factor_prior="gp", n_basis=4))
+    for got, reference in point_mass_log_joints(model, arrays):
+        assert np.isfinite(reference)
+        np.testing.assert_allclose(got, reference, rtol=1e-9)

@@ -206,22 +206,3 @@ def test_select_views_keeps_subjects_and_order():
     with pytest.raises(DataError, match="unknown view"):
         data.select_views(["imaging"])
 
-
-@pytest.mark.timeout(60)
-def test_row_quantiles_equal_numpys_nanquantile():
-    """The size factors' per-subject quantiles (one sort) equal numpy's nanquantile / nanmedian (linear
-    interpolation), rows with NaN, a single value or none included."""
-    from rgfactor.data.preprocess import row_nanquantiles
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 41))
-    x[rng.random(x.shape) < 0.3] = np.nan
-    x[3] = np.nan                  # no value: NaN
-    x[4, 1:] = np.nan              # one value
-    x[5, 2:] = np.nan              # two values
-    x[6] = rng.normal(size=41)     # no NaN
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        expected = [np.nanquantile(x, q, axis=1) for q in (0.2, 0.8)] + [np.nanmedian(x, axis=1)]
-    for got, want in zip(row_nanquantiles(x, (0.2, 0.8, 0.5)), expected):
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)

@@ -21,7 +21,7 @@ __all__ = ["run_benchmark", "BenchmarkConfig", "Unit", "Method", "NotApplicable"
 
 
 def run_benchmark(config, out, *, scheduler: str | None = None, n_workers: int | None = None,
-                  data_root: str | None = None, tasks=None, retry_errors: bool = False, progress: bool = False) -> dict:
+                  data_root: str | None = None, tasks=None, retry_errors: bool = False, progress=None) -> dict:
     """Run a benchmark (resuming from ``<out>/fits.jsonl``) and write its outputs.
 
     Parameters
@@ -32,7 +32,8 @@ def run_benchmark(config, out, *, scheduler: str | None = None, n_workers: int |
     n_workers : LocalCluster workers (default 2).  data_root : override of the config's data_root.
     tasks : optional list of task names to run now (the others keep what the log has).
     retry_errors : run again the fits logged as failed.
-    progress : one status line per finished fit on stderr.
+    progress : None, or a callable given one status line (str) per finished fit (the CLI prints them on
+        stderr).
 
     Returns
     -------

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,15 +115,15 @@ def _lost_row(unit, exc: BaseException) -> dict:
             "error": f"worker lost: {type(exc).__name__}: {exc}", "wall_s": None, "peak_mb": None}
 
 
-def _progress_line(i: int, n: int, row: dict) -> None:
-    """One status line per finished fit, on stderr (``progress=True``, as the CLI's other phase lines)."""
-    print(f"[{i + 1}/{n}] {row['task']} | {row['method']} | r{row['repeat']} f{row['fold']}: {row['status']} "
-          f"{row.get('wall_s') or 0:.1f} s", file=sys.stderr, flush=True)
+def _progress_line(i: int, n: int, row: dict) -> str:
+    """The status line of a finished fit (given to ``run_units``'s ``progress`` callback)."""
+    return (f"[{i + 1}/{n}] {row['task']} | {row['method']} | r{row['repeat']} f{row['fold']}: {row['status']} "
+            f"{row.get('wall_s') or 0:.1f} s")
 
 
 def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_workers: int | None = None,
               data_root: str | None = None, tasks=None, retry_errors: bool = False,
-              progress: bool = False) -> RunInfo:
+              progress=None) -> RunInfo:
     """Run every unit of ``config`` not yet in ``<out>/fits.jsonl``; append each row as it finishes.
 
     Parameters
@@ -134,6 +133,7 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
     n_workers : LocalCluster size.  data_root : override of the config's data_root.
     tasks : optional task names: run only their units now.
     retry_errors : run again the units logged with status 'error' (the new row supersedes the old).
+    progress : None, or a callable given one status line (str) per finished fit.
 
     Raises
     ------
@@ -152,8 +152,8 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
             with threadpool_limits(limits=threads):
                 row = run_unit(u)
             log.append(row)
-            if progress:
-                _progress_line(i, len(pending), row)
+            if progress is not None:
+                progress(_progress_line(i, len(pending), row))
         return RunInfo(len(units), len(pending), len(units) - len(pending), time.perf_counter() - t0, "serial")
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -177,8 +177,8 @@ def run_units(config: BenchmarkConfig, out, *, scheduler: str | None = None, n_w
             except Exception as e:  # noqa: BLE001  worker died (KilledWorker, ...): record, never lose
                 row = _lost_row(u, e)
             log.append(row)
-            if progress:
-                _progress_line(i, len(pending), row)
+            if progress is not None:
+                progress(_progress_line(i, len(pending), row))
     finally:
         client.close()
         if cluster is not None:

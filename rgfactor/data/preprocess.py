@@ -90,7 +90,7 @@ def size_factors(counts: np.ndarray, log_geo_means: np.ndarray | None = None, me
     ratios = np.where(ref[None, :], logc - np.where(ref, log_geo_means, 0.0)[None, :], np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        log_sf = row_nanquantiles(ratios, (0.5,))[0]
+        log_sf = np.nanmedian(ratios, axis=1)
     bad = rows & ~np.isfinite(log_sf)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -106,24 +106,6 @@ def size_factors(counts: np.ndarray, log_geo_means: np.ndarray | None = None, me
     return np.exp(log_sf), log_geo_means, log_centre
 
 
-def row_nanquantiles(x: np.ndarray, qs) -> list[np.ndarray]:
-    """Per-row quantiles ``qs`` of ``x`` (n, d) ignoring NaN, each (n,): ``np.nanquantile(x, q, axis=1)``
-    (linear interpolation) by one sort instead of numpy's row-by-row loop (0.1 s instead of ~1 s for
-    1,000 x 2,000). A row without a finite value gives NaN."""
-    s = np.sort(x, axis=1)                                      # NaN sort last
-    n = np.sum(~np.isnan(x), axis=1)
-    rows = np.arange(x.shape[0])
-    out = []
-    for q in qs:
-        pos = q * np.maximum(n - 1, 0)
-        i = np.floor(pos).astype(int)
-        j = np.minimum(i + 1, np.maximum(n - 1, 0))
-        lo, hi = s[rows, i], s[rows, j]
-        val = lo + (pos - i) * (hi - lo)
-        out.append(np.where(n > 0, np.where(pos == i, lo, val), np.nan))
-    return out
-
-
 def _trimmed_ratio(counts, observed, log_ref, log_pilot):
     """log of sum_d y_nd / sum_d ref_d over each subject's central features (see :func:`size_factors`)."""
     ref = np.where(np.isfinite(log_ref), np.exp(np.where(np.isfinite(log_ref), log_ref, 0.0)), 0.0)
@@ -132,7 +114,8 @@ def _trimmed_ratio(counts, observed, log_ref, log_pilot):
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # subjects without the view: all-NaN rows
         lr = np.where(use, np.log(y + 0.5) - np.log(np.exp(log_pilot)[:, None] * ref[None, :] + 0.5), np.nan)
-        lo, hi = (v[:, None] for v in row_nanquantiles(lr, (TRIM, 1.0 - TRIM)))
+        lo = np.nanquantile(lr, TRIM, axis=1, keepdims=True)
+        hi = np.nanquantile(lr, 1.0 - TRIM, axis=1, keepdims=True)
     keep = use & (lr >= lo) & (lr <= hi)
     num, den = np.where(keep, y, 0.0).sum(axis=1), np.where(keep, ref[None, :], 0.0).sum(axis=1)
     return np.where((num > 0) & (den > 0), np.log(np.maximum(num, 1e-300)) - np.log(np.maximum(den, 1e-300)), log_pilot)
