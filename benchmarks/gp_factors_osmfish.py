@@ -9,15 +9,16 @@ labelled 'Excluded' left out) are used only to score the factors:
 * ``ari``: adjusted Rand index between k-means on the standardised factors (k = number of layers,
   10 starts, seed 0) and the layers.
 
-Methods: rgfactor GFA (NB likelihood with size factors, K factors, ``method='auto'``) with
+Methods: rgfactor GFA (NB likelihood with size factors, or with ``--log-counts`` a Gaussian view of
+MEFISTO's input; K factors, ``method='auto'``) with
 ``factor_prior='gp'`` and with the normal prior; the x/y coordinates themselves as a reference row
 (how much of the layer labels position alone gives); optionally MEFISTO (mofapy2, Gaussian on
 log1p of library-size-normalised counts, sparse GP with a ``--mefisto-inducing`` fraction of the cells as inducing points).
 Times are end to end (MultiViewData in, fitted model out), in this process.
 
-    python benchmarks/gp_factors_osmfish.py [--factors 10] [--lengthscale-lower 0.05] [--svi] [--mefisto]
+    python benchmarks/gp_factors_osmfish.py [--factors 10] [--lengthscale-lower 0.05] [--svi] [--mefisto] [--log-counts]
 
-Writes benchmarks/results/gp_factors_osmfish.md.
+Writes benchmarks/results/gp_factors_osmfish.md (``--log-counts``: gp_factors_osmfish_logcounts.md).
 """
 
 from __future__ import annotations
@@ -62,9 +63,16 @@ def layer_scores(factors: np.ndarray, region: pd.Series, seed: int = 0) -> dict:
             "ari": float(adjusted_rand_score(y, km.labels_))}
 
 
-def run_rgfactor(x, coords, k, prior, seed, method="auto", lengthscale_lower=None):
+def log_counts(x: pd.DataFrame) -> pd.DataFrame:
+    """log1p of library-size-normalised counts (scaled to the median library): MEFISTO's input."""
+    lib = x.sum(axis=1).to_numpy()
+    return pd.DataFrame(np.log1p(x.to_numpy() / lib[:, None] * np.median(lib)), index=x.index, columns=x.columns)
+
+
+def run_rgfactor(x, coords, k, prior, seed, method="auto", lengthscale_lower=None, logged=False):
     t0, c0 = time.perf_counter(), time.process_time()
-    data = rgf.MultiViewData.from_pandas({"rna": x}, {"rna": "negative_binomial"}, coordinates=coords)
+    view, lik = (log_counts(x), "gaussian") if logged else (x, "negative_binomial")
+    data = rgf.MultiViewData.from_pandas({"rna": view}, {"rna": lik}, coordinates=coords)
     extra = {}
     if lengthscale_lower is not None:
         span = float(np.ptp(coords.to_numpy(), axis=0).max())
@@ -83,8 +91,7 @@ def run_mefisto(x, coords, k, frac_inducing, seed, n_iter=1000):
     from mofapy2.run.entry_point import entry_point
 
     t0 = time.perf_counter()
-    lib = x.sum(axis=1).to_numpy()
-    y = np.log1p(x.to_numpy() / lib[:, None] * np.median(lib))
+    y = log_counts(x).to_numpy()
     with contextlib.redirect_stdout(io.StringIO()):
         ent = entry_point()
         ent.set_data_options(scale_views=False)
@@ -105,7 +112,7 @@ def write(rows, smooth, args, n_cells, region) -> None:
     df = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
     n_lab = int((region != "Excluded").sum())
-    flags = (" --svi" if args.svi else "") + (" --mefisto" if args.mefisto else "")
+    flags = (" --svi" if args.svi else "") + (" --mefisto" if args.mefisto else "") + (" --log-counts" if args.log_counts else "")
     text = (f"# Spatially smooth factors on osmFISH (33 genes x {n_cells} cells)\n\n"
             f"`python benchmarks/gp_factors_osmfish.py{flags}` "
             f"(K={args.factors}, seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with "
@@ -119,7 +126,11 @@ def write(rows, smooth, args, n_cells, region) -> None:
     if smooth is not None:
         text += ("\n\n## Smoothness of the GP factors (posterior mean, 95% interval from the draws)\n\n"
                  + smooth.to_markdown(floatfmt=".3g"))
-    (RESULTS / "gp_factors_osmfish.md").write_text(text + "\n")
+    (RESULTS / out_name(args)).write_text(text + "\n")
+
+
+def out_name(args) -> str:
+    return "gp_factors_osmfish_logcounts.md" if args.log_counts else "gp_factors_osmfish.md"
 
 
 def main(argv=None) -> int:
@@ -132,6 +143,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lengthscale-lower", type=float, default=0.05,
                     help="last GP run: lower end of lengthscale_range as a fraction of the coordinate range (0: skip)")
     ap.add_argument("--svi", action="store_true", help="also fit the GP prior by SVI")
+    ap.add_argument("--log-counts", action="store_true",
+                    help="fit rgfactor to MEFISTO's input (log1p normalised counts, Gaussian) instead of NB counts; "
+                         "writes gp_factors_osmfish_logcounts.md")
     ap.add_argument("--mefisto-only", action="store_true",
                     help="run MEFISTO alone; its row goes to gp_factors_osmfish_mefisto.md")
     args = ap.parse_args(argv)
@@ -156,7 +170,7 @@ def main(argv=None) -> int:
     runs += [("gp", "svi", None)] if args.svi else []
     runs += [("gp", "auto", args.lengthscale_lower)] if args.lengthscale_lower else []
     for prior, method, lower in runs:
-        model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower)
+        model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower, args.log_counts)
         d = model.diagnostics_
         name = f"rgfactor GFA factor_prior='{prior}' ({d['method']}, {d['n_steps']} steps"
         if prior == "gp":
@@ -177,7 +191,7 @@ def main(argv=None) -> int:
                      "time_s": wall, "cpu_s": time.process_time() - c0, **layer_scores(z, region, args.seed)})
         print(rows[-1], flush=True)
         write(rows, smooth, args, len(x), region)
-    print((RESULTS / "gp_factors_osmfish.md").read_text())
+    print((RESULTS / out_name(args)).read_text())
     return 0
 
 
