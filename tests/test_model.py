@@ -21,26 +21,40 @@ def quick_fit(data, **kw):
         return rgf.GFA(**params).fit(data)
 
 
-@pytest.mark.parametrize("likelihood", ["gaussian", "negative_binomial", "bernoulli", "poisson"])
-def test_idata_dims_for_each_likelihood(likelihood):
-    views = {"a": (likelihood, 7), "b": ("gaussian", 5)}
+LIKELIHOODS = {"a": "gaussian", "b": "negative_binomial", "c": "bernoulli", "d": "poisson"}
+
+
+@pytest.fixture(scope="module")
+def every_likelihood_fit():
+    """One SVI fit with a view of each likelihood and site effects: one compiled model for the four
+    likelihoods' InferenceData contract (a fit per likelihood compiled four programs, ~25 s each)."""
+    views = {name: (lik, 7 if name == "a" else 5) for name, lik in LIKELIHOODS.items()}
     data, _ = rgf.simulate.multiview(n_subjects=25, n_factors=2, views=views, n_sites=2, random_state=1)
     model = quick_fit(data, site_effects=True)
+    return data, model, tuple(model.idata_.groups())   # the groups before any test asks for more
+
+
+@pytest.mark.parametrize("view", list(LIKELIHOODS))
+def test_idata_dims_for_each_likelihood(every_likelihood_fit, view):
+    data, model, fitted_groups = every_likelihood_fit
     post = model.idata_.posterior
     assert post["Z"].dims == ("chain", "draw", "subject", "factor")
     assert post["Z"].shape == (4, 5, 25, 2)   # 20 draws from q as 4 pseudo-chains (rgfactor.posterior.layout)
-    assert post["W_a"].dims == ("chain", "draw", "a_feature", "factor")
-    assert post["alpha_a"].dims == ("chain", "draw", "factor")
-    assert post["intercept_a"].dims == ("chain", "draw", "a_feature")
-    assert post["site_effect_a"].dims == ("chain", "draw", "site", "a_feature")
-    nuisance = {"gaussian": "sigma_a", "negative_binomial": "dispersion_a"}.get(likelihood)
+    assert post[f"W_{view}"].dims == ("chain", "draw", f"{view}_feature", "factor")
+    assert post[f"alpha_{view}"].dims == ("chain", "draw", "factor")
+    assert post[f"intercept_{view}"].dims == ("chain", "draw", f"{view}_feature")
+    assert post[f"site_effect_{view}"].dims == ("chain", "draw", "site", f"{view}_feature")
+    nuisance = {"gaussian": f"sigma_{view}", "negative_binomial": f"dispersion_{view}"}.get(LIKELIHOODS[view])
     if nuisance:
-        assert post[nuisance].dims == ("chain", "draw", "a_feature")
+        assert post[nuisance].dims == ("chain", "draw", f"{view}_feature")
     assert not any(v.startswith(("site_raw_", "lambda_")) for v in post.data_vars)
-    assert "log_likelihood" not in model.idata_.groups()   # computed on demand only
+    assert "log_likelihood" not in fitted_groups           # computed on demand only
     ll = model.log_likelihood()
-    assert set(ll.data_vars) == {"a", "b"} and ll["a"].dims == ("chain", "draw", "subject")
-    assert tuple(post["a_feature"].values) == data.to_arrays().view("a").features
+    assert set(ll.data_vars) == set(LIKELIHOODS) and ll[view].dims == ("chain", "draw", "subject")
+    assert tuple(post[f"{view}_feature"].values) == data.to_arrays().view(view).features
+    # the nuisance parameters of the other likelihoods are not invented for this view
+    others = {"sigma", "dispersion"} - ({nuisance.split("_")[0]} if nuisance else set())
+    assert not any(f"{o}_{view}" in post.data_vars for o in others)
 
 
 def test_fitted_attributes(fitted_small, small_cohort):
