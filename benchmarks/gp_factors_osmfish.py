@@ -11,7 +11,9 @@ labelled 'Excluded' left out) are used only to score the factors:
 
 Methods: rgfactor GFA (NB likelihood with size factors, or with ``--log-counts`` a Gaussian view of
 MEFISTO's input; K factors, ``method='auto'``) with
-``factor_prior='gp'`` and with the normal prior; the x/y coordinates themselves as a reference row
+``factor_prior='gp'`` on each basis ('hsgp', 'convolution'; each scored by E[z] and by the smooth part
+alone) and with the normal prior (also scored after averaging each cell's factors over its 50 nearest
+cells: how much a post-hoc spatial smoother gives); the x/y coordinates themselves as a reference row
 (how much of the layer labels position alone gives); optionally MEFISTO (mofapy2, Gaussian on
 log1p of library-size-normalised counts, sparse GP with a ``--mefisto-inducing`` fraction of the cells as inducing points).
 Times are end to end (MultiViewData in, fitted model out), in this process.
@@ -43,6 +45,7 @@ import rgfactor as rgf
 
 DATA = Path("../shared/data/osmfish_cortex")
 RESULTS = Path(__file__).resolve().parent / "results"
+KNN = 50   # neighbours of the post-hoc smoothing reference row
 
 
 def load():
@@ -63,17 +66,25 @@ def layer_scores(factors: np.ndarray, region: pd.Series, seed: int = 0) -> dict:
             "ari": float(adjusted_rand_score(y, km.labels_))}
 
 
+def neighbour_average(values: np.ndarray, xy: np.ndarray, k: int = None) -> np.ndarray:
+    """Each row of ``values`` averaged over its cell's ``k`` nearest cells (itself included) in ``xy``."""
+    from scipy.spatial import cKDTree
+
+    _, idx = cKDTree(xy).query(xy, k=KNN if k is None else k)
+    return values[idx].mean(axis=1)
+
+
 def log_counts(x: pd.DataFrame) -> pd.DataFrame:
     """log1p of library-size-normalised counts (scaled to the median library): MEFISTO's input."""
     lib = x.sum(axis=1).to_numpy()
     return pd.DataFrame(np.log1p(x.to_numpy() / lib[:, None] * np.median(lib)), index=x.index, columns=x.columns)
 
 
-def run_rgfactor(x, coords, k, prior, seed, method="auto", lengthscale_lower=None, logged=False):
+def run_rgfactor(x, coords, k, prior, seed, method="auto", lengthscale_lower=None, logged=False, gp_basis="hsgp"):
     t0, c0 = time.perf_counter(), time.process_time()
     view, lik = (log_counts(x), "gaussian") if logged else (x, "negative_binomial")
     data = rgf.MultiViewData.from_pandas({"rna": view}, {"rna": lik}, coordinates=coords)
-    extra = {}
+    extra = {"gp_basis": gp_basis} if prior == "gp" else {}
     if lengthscale_lower is not None:
         span = float(np.ptp(coords.to_numpy(), axis=0).max())
         extra["lengthscale_range"] = (lengthscale_lower * span, span)
@@ -120,12 +131,13 @@ def write(rows, smooth, args, n_cells, region) -> None:
             f"with a `Region` label other than 'Excluded' ({region[region != 'Excluded'].nunique()} layers): "
             "5-fold CV accuracy of a logistic regression from the factors, ARI of k-means on the factors. "
             "time_s: wall time end to end (data in, fitted model out); cpu_s: CPU time of this process over the "
-            "same span (all threads; less sensitive to the other jobs on the machine). The smoothness table is "
-            "the first GP run's.\n\n"
+            "same span (all threads; less sensitive to the other jobs on the machine). Each GP fit is scored twice: "
+            "its factors' posterior means E[z] (`factors_`: smooth part plus the cell's own part) and the smooth "
+            "part alone (`factors_at` the cells' coordinates).\n\n"
             + df.to_markdown(index=False, floatfmt=".3f"))
-    if smooth is not None:
-        text += ("\n\n## Smoothness of the GP factors (posterior mean, 95% interval from the draws)\n\n"
-                 + smooth.to_markdown(floatfmt=".3g"))
+    for gp_basis, table in smooth.items():
+        text += (f"\n\n## Smoothness of the GP factors, gp_basis='{gp_basis}' (posterior mean, 95% interval from the "
+                 "draws)\n\n" + table.to_markdown(floatfmt=".3g"))
     (RESULTS / out_name(args)).write_text(text + "\n")
 
 
@@ -140,8 +152,9 @@ def main(argv=None) -> int:
     ap.add_argument("--mefisto", action="store_true", help="also run MEFISTO (mofapy2, sparse GP)")
     ap.add_argument("--mefisto-inducing", type=float, default=0.1, help="MEFISTO's frac_inducing")
     ap.add_argument("--mefisto-iter", type=int, default=1000, help="MEFISTO's maximum number of iterations")
-    ap.add_argument("--lengthscale-lower", type=float, default=0.05,
-                    help="last GP run: lower end of lengthscale_range as a fraction of the coordinate range (0: skip)")
+    ap.add_argument("--lengthscale-lower", type=float, default=0.0,
+                    help="an extra HSGP run with the lower end of lengthscale_range at this fraction of the coordinate range "
+                         "(default 0: none)")
     ap.add_argument("--svi", action="store_true", help="also fit the GP prior by SVI")
     ap.add_argument("--log-counts", action="store_true",
                     help="fit rgfactor to MEFISTO's input (log1p normalised counts, Gaussian) instead of NB counts; "
@@ -163,26 +176,39 @@ def main(argv=None) -> int:
         (RESULTS / "gp_factors_osmfish_mefisto.md").write_text(text)
         print(text)
         return 0
-    rows, smooth = [], None
+    rows, smooth = [], {}
     rows.append({"method": "coordinates x/y only (reference)", "time_s": np.nan, "cpu_s": np.nan,
                  **layer_scores(coords.to_numpy(), region, args.seed)})
-    runs = [("gp", "auto", None), ("normal", "auto", None)]
-    runs += [("gp", "svi", None)] if args.svi else []
-    runs += [("gp", "auto", args.lengthscale_lower)] if args.lengthscale_lower else []
-    for prior, method, lower in runs:
-        model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower, args.log_counts)
+    runs = [("gp", "auto", None, "hsgp"), ("gp", "auto", None, "convolution"), ("normal", "auto", None, None)]
+    runs += [("gp", "svi", None, "hsgp")] if args.svi else []
+    runs += [("gp", "auto", args.lengthscale_lower, "hsgp")] if args.lengthscale_lower else []
+    for prior, method, lower, gp_basis in runs:
+        model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower, args.log_counts,
+                                        gp_basis)
         d = model.diagnostics_
-        name = f"rgfactor GFA factor_prior='{prior}' ({d['method']}, {d['n_steps']} steps"
+        name = f"rgfactor GFA factor_prior='{prior}'" + (f", gp_basis='{gp_basis}'" if prior == "gp" else "")
+        name += f" ({d['method']}, {d['n_steps']} steps"
         if prior == "gp":
             name += f", {model.model_.factors.basis.size} basis functions"
             name += f", lengthscale_range from {lower} x range)" if lower else ")"
         else:
             name += ")"
-        rows.append({"method": name, "time_s": wall, "cpu_s": cpu, **layer_scores(model.factors_.values, region, args.seed)})
+        rows.append({"method": name + ": E[z]", "time_s": wall, "cpu_s": cpu,
+                     **layer_scores(model.factors_.values, region, args.seed)})
         print(rows[-1], flush=True)
-        if prior == "gp" and smooth is None:
-            smooth = model.factor_smoothness()
-            smooth.insert(0, "variance_explained", model.variance_explained().sel(view="rna").values)
+        if prior == "normal":   # a post-hoc spatial smoother of the non-spatial factors, for reference
+            rows.append({"method": name + f": E[z] averaged over each cell's {KNN} nearest cells (post hoc)",
+                         "time_s": np.nan, "cpu_s": np.nan,
+                         **layer_scores(neighbour_average(model.factors_.values, coords.to_numpy()), region, args.seed)})
+            print(rows[-1], flush=True)
+        if prior == "gp":   # the smooth part alone, sqrt(scale) f at the cells (factors_at)
+            rows.append({"method": name + ": smooth part", "time_s": wall, "cpu_s": cpu,
+                         **layer_scores(model.factors_at(coords).values, region, args.seed)})
+            print(rows[-1], flush=True)
+            if lower is None and method == "auto":
+                table = model.factor_smoothness()
+                table.insert(0, "variance_explained", model.variance_explained().sel(view="rna").values)
+                smooth[gp_basis] = table
         write(rows, smooth, args, len(x), region)      # after every run: a run cut short keeps the others
     if args.mefisto:
         c0 = time.process_time()

@@ -1,6 +1,7 @@
 """Scaling of spatially smooth factors (``factor_prior="gp"``, closed-form engine) to 20,000 and 100,000 cells.
 
     python benchmarks/gp_factors_scaling.py [--sizes 20000,100000] [--genes 40] [--factors 5] [--timeout 1800]
+        [--gp-basis hsgp|convolution]
 
 Design: ``rgf.simulate.spatial(N, lengthscales=(0.1, 0.3, 0, 0, 0))`` in the unit square (two smooth
 factors, three N(0, 1) ones), one negative-binomial view of ``--genes`` genes (library sizes and size
@@ -12,7 +13,8 @@ default lengthscale_range and basis), end to end: MultiViewData in, fitted model
 ``factor_smoothness()`` out, JAX compilation included. Each size runs in its own process, so the peak
 resident memory (ru_maxrss) is that run's alone; a run past ``--timeout`` s is killed and said so.
 
-Writes benchmarks/results/gp_factors_scaling.{csv,md}.
+Writes benchmarks/results/gp_factors_scaling.{csv,md} (``--gp-basis convolution``:
+gp_factors_scaling_convolution.{csv,md}).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def simulate(n: int, genes: int, k: int, seed: int = 0):
     return rgf.MultiViewData.from_pandas(data.views, data.likelihoods, coordinates=frame), z
 
 
-def one_run(n: int, genes: int, k: int) -> dict:
+def one_run(n: int, genes: int, k: int, gp_basis: str = "hsgp") -> dict:
     import resource
     import time
     import warnings
@@ -70,13 +72,13 @@ def one_run(n: int, genes: int, k: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = rgf.GFA(n_factors=k, factor_prior="gp", progress=False, random_state=0).fit(data)
+        model = rgf.GFA(n_factors=k, factor_prior="gp", gp_basis=gp_basis, progress=False, random_state=0).fit(data)
         smooth = model.factor_smoothness()
     wall = time.perf_counter() - t0
     c = np.abs(np.corrcoef(np.c_[z, model.factors_.values].T)[:k, k:])
     rows, cols = linear_sum_assignment(-c)
     smooth_k = [j for j, ls in enumerate(LENGTHSCALES[:k]) if ls > 0]
-    return {"n_cells": n, "genes": genes, "factors": k, "time_s": wall, "simulate_s": t_sim,
+    return {"n_cells": n, "gp_basis": gp_basis, "genes": genes, "factors": k, "time_s": wall, "simulate_s": t_sim,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
             "engine": model.diagnostics_["method"], "sweeps": model.diagnostics_.get("n_steps"),
             "converged": model.diagnostics_.get("converged"), "basis_functions": model.model_.factors.basis.size,
@@ -87,7 +89,7 @@ def one_run(n: int, genes: int, k: int) -> dict:
 
 def isolated(n: int, args) -> dict:
     """One size in a fresh process: its result row, or a row saying why there is none."""
-    cmd = [sys.executable, __file__, "--one", str(n), str(args.genes), str(args.factors)]
+    cmd = [sys.executable, __file__, "--one", str(n), str(args.genes), str(args.factors), "--gp-basis", args.gp_basis]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -101,15 +103,16 @@ def write(df: pd.DataFrame, args) -> None:
     """benchmarks/results/gp_factors_scaling.{csv,md}."""
     head = (f"# Spatially smooth factors: scaling (benchmarks/gp_factors_scaling.py)\n\n"
             f"`python benchmarks/gp_factors_scaling.py --sizes {args.sizes} --genes {args.genes} --factors "
-            f"{args.factors}`. Machine: {platform.platform()} ({os.cpu_count()} CPU cores shared with other jobs; "
+            f"{args.factors} --gp-basis {args.gp_basis}`. Machine: {platform.platform()} ({os.cpu_count()} CPU cores shared with other jobs; "
             f"load average when written {os.getloadavg()[0]:.1f}). One NB view, true lengthscales "
             f"{list(LENGTHSCALES[:args.factors])} in the unit square. time_s: end to end (data in, fitted model "
             "and factor_smoothness() out, incl. JAX compilation); simulate_s: drawing the data (not included); "
             "peak_rss_gb: peak resident memory of the run's own process. smooth_factor_*: |corr| with the "
             "true smooth factors (Hungarian matching), their fitted lengthscale and scale.\n\n")
     RESULTS.mkdir(exist_ok=True)
-    df.to_csv(RESULTS / "gp_factors_scaling.csv", index=False)
-    (RESULTS / "gp_factors_scaling.md").write_text(head + df.to_markdown(index=False, floatfmt=".3g") + "\n")
+    stem = "gp_factors_scaling" + ("" if args.gp_basis == "hsgp" else f"_{args.gp_basis}")
+    df.to_csv(RESULTS / f"{stem}.csv", index=False)
+    (RESULTS / f"{stem}.md").write_text(head + df.to_markdown(index=False, floatfmt=".3g") + "\n")
 
 
 def main(argv=None) -> int:
@@ -118,10 +121,11 @@ def main(argv=None) -> int:
     ap.add_argument("--genes", type=int, default=40)
     ap.add_argument("--factors", type=int, default=5)
     ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--gp-basis", default="hsgp", choices=("hsgp", "convolution"))
     ap.add_argument("--one", nargs=3, type=int, metavar=("N", "GENES", "K"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(one_run(*args.one)))
+        print(json.dumps(one_run(*args.one, args.gp_basis)))
         return 0
     rows = []
     for n in (int(v) for v in args.sizes.split(",")):

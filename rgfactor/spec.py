@@ -23,7 +23,7 @@ from rgfactor.errors import SpecError
 FACTOR_STRUCTURES = ("GFA", "PCCA", "PPLS")   # the factor models (rgfactor.estimators.structures)
 STRUCTURES = FACTOR_STRUCTURES + ("Mediation", "SVC")   # each handled in rgfactor.spec_structures
 # size/structure keys of [model] each structure takes (besides the shared keys below)
-STRUCTURE_KEYS = {"GFA": {"n_factors", "factor_prior", "lengthscale_range", "n_basis"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"},
+STRUCTURE_KEYS = {"GFA": {"n_factors", "factor_prior", "lengthscale_range", "n_basis", "gp_basis"}, "PCCA": {"n_shared", "n_specific"}, "PPLS": {"n_components", "response"},
                   "Mediation": {"n_factors"}, "SVC": set()}
 FACTOR_MODEL_KEYS = {"sparsity", "site_effects", "view_weights"}   # the factor models' shared [model] keys
 SHARED_MODEL_KEYS = {"Mediation": {"sparsity", "site_effects"}, "SVC": set()}   # default: FACTOR_MODEL_KEYS

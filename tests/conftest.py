@@ -107,6 +107,16 @@ def frame(values, prefix="f", n0=0):
                         columns=[f"{prefix}{j}" for j in range(values.shape[1])])
 
 
+def matched_factors(truth_z, z):
+    """(columns of ``z`` matched to each true factor by |corr| (Hungarian), their |corr|)."""
+    from scipy.optimize import linear_sum_assignment
+
+    k = truth_z.shape[1]
+    c = np.corrcoef(np.c_[truth_z, z].T)[:k, k:]
+    rows, cols = linear_sum_assignment(-np.abs(c))
+    return cols, np.abs(c[rows, cols])
+
+
 # ----------------------------------------------------------------------------- engine-level helpers
 def cavi_cohort(n=120, n_factors=3, dims=(30, 25), likelihoods=("gaussian", "bernoulli"), seed=0, missing=0.0,
                 missing_view=False, n_sites=0, n_cov=0, density=0.5, factor_scales=None, dispersion=5.0):

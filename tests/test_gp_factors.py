@@ -6,10 +6,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 import rgfactor as rgf
 from rgfactor.errors import DataError, SpecError
+
+from conftest import matched_factors
 
 TRUE_LENGTHSCALES = (0.2, 0.8, 0.0, 0.0)
 # seed 2: the two smooth truth factors happen to be nearly uncorrelated in the sample (|r| = 0.04; at
@@ -100,12 +101,6 @@ def spatial_fit(spatial_data):
     return data, truth, model
 
 
-def _matched(truth_z, z):
-    c = np.corrcoef(np.c_[truth_z, z].T)[: truth_z.shape[1], truth_z.shape[1]:]
-    rows, cols = linear_sum_assignment(-np.abs(c))
-    return cols, np.abs(c[rows, cols])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_smooth_factors_recovered(spatial_fit):
@@ -114,7 +109,7 @@ def test_smooth_factors_recovered(spatial_fit):
     elbo = np.asarray(model.diagnostics_["elbo"])
     assert np.all(np.diff(elbo) >= -1e-8 * np.abs(elbo[1:]))           # coordinate ascent: never decreases
     assert abs(np.corrcoef(truth["Z"][:, 0], truth["Z"][:, 1])[0, 1]) < 0.1
-    cols, corr = _matched(truth["Z"], model.factors_.values)
+    cols, corr = matched_factors(truth["Z"], model.factors_.values)
     assert corr[0] > 0.9 and corr[1] > 0.9, corr                      # the two smooth factors
     table = model.factor_smoothness()
     for k in (0, 1):                                                  # lengthscale within a factor of 2
@@ -139,8 +134,8 @@ def test_svi_agrees_with_closed_form(spatial_data, spatial_fit):
         warnings.simplefilter("ignore")
         svi = rgf.GFA(n_factors=4, factor_prior="gp", method="svi", max_iter=2000, num_draws=50, progress=False,
                       random_state=0).fit(data)
-    c_cols, _ = _matched(truth["Z"], cavi.factors_.values)
-    s_cols, s_corr = _matched(truth["Z"], svi.factors_.values)
+    c_cols, _ = matched_factors(truth["Z"], cavi.factors_.values)
+    s_cols, s_corr = matched_factors(truth["Z"], svi.factors_.values)
     assert s_corr[0] > 0.9 and s_corr[1] > 0.9, s_corr
     t_c, t_s = cavi.factor_smoothness(), svi.factor_smoothness()
     for k in (0, 1):
@@ -187,7 +182,7 @@ def _normal_fit():
 def test_interpolation_transform_and_roundtrip(spatial_fit, tmp_path):
     data, truth, model = spatial_fit
     # the smooth part at the training locations follows the factors where they are smooth
-    cols, _ = _matched(truth["Z"], model.factors_.values)
+    cols, _ = matched_factors(truth["Z"], model.factors_.values)
     at = model.factors_at(data.coordinates)
     for k in (0, 1):
         assert abs(np.corrcoef(at.values[:, cols[k]], truth["Z"][:, k])[0, 1]) > 0.85
@@ -334,10 +329,12 @@ def test_default_lengthscale_range_follows_the_spacing_and_the_basis_cap():
 
 # ----------------------------------------------------------------------------- the closed-form grid step
 @pytest.mark.timeout(120)
-def test_closed_form_grid_step_maximises_the_collapsed_likelihood():
+@pytest.mark.parametrize("gp_basis", ["hsgp", "convolution"])
+def test_closed_form_grid_step_maximises_the_collapsed_likelihood(gp_basis):
     """One closed-form update of (scale, lengthscale), started at the longest grid lengthscale, lands on the
-    grid maximiser of log N(z; 0, s Phi S_l Phi^T + (1 - s) I) computed here by a dense Cholesky, for a
-    well-observed smooth factor (q(Z) a point mass). The earlier update (the basis weights held fixed in
+    grid maximiser of log N(z; 0, s Phi R_l^2 Phi^T + (1 - s) I) computed here by a dense Cholesky, for a
+    well-observed smooth factor (q(Z) a point mass), and the smooth part's mean is then the dense GP
+    posterior mean s K (s K + (1 - s) I)^{-1} z. The earlier update (the basis weights held fixed in
     their non-centred form) stayed near its starting lengthscale once the weights were well determined
     (20,000 cells: 0.20 for a true 0.10)."""
     from types import SimpleNamespace
@@ -345,9 +342,8 @@ def test_closed_form_grid_step_maximises_the_collapsed_likelihood():
     import jax
     import jax.numpy as jnp
 
-    from rgfactor.generative.gp_factors import GPFactors, gp_factor_settings
+    from rgfactor.generative.gp_factors import GPFactors, basis_from_json, gp_factor_settings
     from rgfactor.generative.gp_factors_cavi import GRID_SCALE
-    from rgfactor.generative.hsgp import HSGPBasis
 
     with jax.enable_x64(True):                 # as the engine runs its sweeps
         n = 200
@@ -356,8 +352,8 @@ def test_closed_form_grid_step_maximises_the_collapsed_likelihood():
         d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
         z = np.linalg.cholesky(np.exp(-d2 / (2 * 0.15 ** 2)) + 1e-6 * np.eye(n)) @ rng.normal(size=n)
         z = 0.95 * z / z.std() + 0.3 * rng.normal(size=n)
-        settings = gp_factor_settings(x, (0.1, 1.0))
-        prior = GPFactors(HSGPBasis.from_json(settings["basis"]), tuple(settings["lengthscale_prior"]))
+        settings = gp_factor_settings(x, (0.1, 1.0), gp_basis=gp_basis)
+        prior = GPFactors(basis_from_json(settings["basis"]), tuple(settings["lengthscale_prior"]))
         data = {k: jnp.asarray(v) for k, v in prior.cavi_data(SimpleNamespace(coordinates=x)).items()}
         _, q = prior.cavi_init(z[:, None], 0)
         q["lengthscale"] = np.array([prior.lengthscale_grid()[-1]])
@@ -365,19 +361,22 @@ def test_closed_form_grid_step_maximises_the_collapsed_likelihood():
 
         phi = np.asarray(data["phi"], dtype=float)
         grid = prior.lengthscale_grid()
-        sd = np.asarray(prior.basis.sqrt_spectral_density(jnp.asarray(grid)), dtype=float)        # (L, M)
         log_prior = np.asarray(prior._log_prior(jnp.asarray(GRID_SCALE)[:, None], jnp.asarray(grid)[None, :]))
-        best, best_f = None, -np.inf
-        for j, ls in enumerate(grid):
-            kern = (phi * sd[j] ** 2) @ phi.T
+        best, best_f, best_kern = None, -np.inf, None
+        for j, root in enumerate(prior.weight_roots(grid)):
+            b = phi * root if root.ndim == 1 else phi @ root
+            kern = b @ b.T
             for i, s in enumerate(GRID_SCALE):
                 chol = np.linalg.cholesky(s * kern + (1 - s) * np.eye(n))
                 a = np.linalg.solve(chol, z)
                 f = -np.log(np.diag(chol)).sum() - 0.5 * a @ a + log_prior[i, j]
                 if f > best_f:
-                    best, best_f = (s, ls), f
+                    best, best_f, best_kern = (s, grid[j]), f, kern
         assert float(new["scale"][0]) == pytest.approx(best[0], rel=1e-6)
         assert float(new["lengthscale"][0]) == pytest.approx(best[1], rel=1e-6)
+        s = best[0]
+        dense_mean = s * best_kern @ np.linalg.solve(s * best_kern + (1 - s) * np.eye(n), z)
+        np.testing.assert_allclose(phi @ np.asarray(prior._weight_mean(new))[0], dense_mean, atol=1e-6 * np.abs(z).max())
     assert 0.075 < best[1] < 0.3                                         # the data's lengthscale, not the start
 
 

@@ -56,7 +56,8 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
                                   view_weights=getattr(self, "view_weights", "none"),
                                   factor_prior=getattr(self, "factor_prior", "normal"),
                                   lengthscale_range=getattr(self, "lengthscale_range", None),
-                                  n_basis=getattr(self, "n_basis", None))
+                                  n_basis=getattr(self, "n_basis", None),
+                                  gp_basis=getattr(self, "gp_basis", "hsgp"))
 
     def _reset(self) -> None:
         for name in self.FITTED:

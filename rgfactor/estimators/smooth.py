@@ -19,7 +19,7 @@ INTERVAL = (0.025, 0.975)
 
 
 def check_new_coordinates(coordinates, names, basis) -> np.ndarray:
-    """(n, D) coordinates of new subjects in the fitted column order, inside the HSGP box.
+    """(n, D) coordinates of new subjects in the fitted column order, inside the region the basis covers.
 
     Raises
     ------
@@ -48,7 +48,7 @@ def resolution_warnings(prior, posterior) -> list[str]:
     ls = np.median(np.asarray(posterior["lengthscale"].values).reshape(-1, posterior.sizes[FACTOR]), axis=0)
     sc = np.median(np.asarray(posterior["scale"].values).reshape(-1, posterior.sizes[FACTOR]), axis=0)
     labels = list(posterior[FACTOR].values)
-    return [f"{labels[k]}: posterior median lengthscale {ls[k]:.3g} is at or below {short:.3g}, the shortest the HSGP "
+    return [f"{labels[k]}: posterior median lengthscale {ls[k]:.3g} is at or below {short:.3g}, the shortest the "
             f"basis resolves (n_basis={list(prior.basis.n_basis)}); refit with a lower lengthscale_range (or a larger "
             "n_basis)." for k in np.flatnonzero((sc > 0.1) & (ls <= short * 1.05))]
 
@@ -98,7 +98,7 @@ class SmoothFactorsMixin:
 
     def factors_at(self, coordinates) -> xr.DataArray:
         """The smooth part of the factors at new locations (posterior mean of sqrt(scale_k) f_k(s)):
-        the factors' posterior mean at a location with no data, interpolated by the HSGP basis.
+        the factors' posterior mean at a location with no data, interpolated by the basis (HSGP or process convolution).
 
         Parameters
         ----------

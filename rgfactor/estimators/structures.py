@@ -63,7 +63,14 @@ class GFA(FactorModel):
         of the prior mass; the lower one sets the basis size. None: from the coordinates (upper: the
         largest coordinate range; lower: 3 median nearest-neighbour distances, at most 0.1 of the range and
         at least what 400 basis functions resolve; :func:`rgfactor.generative.gp_factors.default_lengthscale_range`).
-    n_basis : factor_prior='gp': HSGP basis functions per coordinate (None: Riutort-Mayol et al.'s rule).
+    n_basis : factor_prior='gp': HSGP basis functions per coordinate (None: Riutort-Mayol et al.'s rule);
+        with gp_basis='convolution' the most lattice points (None: 900).
+    gp_basis : factor_prior='gp': 'hsgp' (default: a Hilbert-space basis, every engine) or 'convolution':
+        Gaussian bumps on a lattice over the data (a discrete process convolution, Higdon 2002), which
+        reach lengthscales of a few cell spacings over a whole tissue section, where an HSGP basis would
+        need more functions than there are cells (default lower end: 3 median nearest-neighbour distances,
+        at least what 900 lattice points resolve). Closed-form engine only. On osmFISH it separates the
+        cortical layers as MEFISTO does (docs/models/spatial_factors.md).
 
     Attributes
     ----------
@@ -79,7 +86,7 @@ class GFA(FactorModel):
                  view_weights="none", method: str = "auto", max_iter: int | None = None, tol: float | None = None, learning_rate: float = 0.05,
                  num_draws: int | None = None, num_warmup: int = 500, num_chains: int = 2, batch_size: int | None = None,
                  devices=None, progress="auto", random_state: int = 0, factor_prior: str = "normal",
-                 lengthscale_range=None, n_basis=None):
+                 lengthscale_range=None, n_basis=None, gp_basis: str = "hsgp"):
         _store_params(self, locals())
 
 

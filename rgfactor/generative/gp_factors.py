@@ -50,6 +50,7 @@ new subject's z given the fit is N(phi(s) gp_weight, 1 - scale).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
 
@@ -62,6 +63,7 @@ from scipy import special
 
 from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.components import ALL_ENGINES
+from rgfactor.generative.conv_basis import MAX_CONV_BASIS, ConvolutionBasis
 from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
 from rgfactor.generative.hsgp import HSGPBasis, basis_rule, inverse_gamma_from_quantiles, prior_median_lengthscale
 from rgfactor.generative.variables import FACTOR_COEF, FACTOR_SCALE, HELPER, Role, Variable
@@ -77,6 +79,7 @@ MAX_BASIS = 441   # 21 x 21 in 2-D: with the box at BOX_QUANTILE, 0.1 x range is
 # / S at l = the upper quartile): with the median (before), a lengthscale of 0.8 x range was estimated at 0.39
 # by the collapsed update, 0.73 with the box at c = 2.5 (benchmarks/results/gp_factors_box.md)
 BOX_QUANTILE = 0.75
+GP_BASES = ("hsgp", "convolution")
 
 # Z is signed with its factor but not rotatable: a rotation mixes factors of different lengthscales
 Z = Variable("Z", ("subject", "factor"), Role.REPORTED | Role.FACTOR | Role.SIGNED, "latent factors")
@@ -163,31 +166,47 @@ def default_lengthscale_range(coords: np.ndarray) -> tuple[float, float]:
     return lower, span
 
 
-def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None) -> dict:
+def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None, gp_basis: str = "hsgp") -> dict:
     """The settings of :class:`GPFactors` for training coordinates ``coords`` (n, D).
 
     Parameters
     ----------
     coords : (n, D) training coordinates (coordinate units).
     lengthscale_range : (lower, upper) lengthscales in coordinate units holding 98% of the prior mass;
-        None: :func:`default_lengthscale_range` (from the spacing and range of ``coords``).
-    n_basis : basis functions per coordinate (int or one per coordinate); None: the rule of
-        :func:`rgfactor.generative.hsgp.basis_rule` for the lower lengthscale.
+        None: :func:`default_lengthscale_range` (HSGP), or for the process-convolution basis from 3 median
+        nearest-neighbour distances (at least what its lattice resolves) to the largest range.
+    n_basis : HSGP: basis functions per coordinate (int or one per coordinate); None: the rule of
+        :func:`rgfactor.generative.hsgp.basis_rule` for the lower lengthscale. Process convolution: the
+        most lattice points (None: :data:`rgfactor.generative.conv_basis.MAX_CONV_BASIS`).
+    gp_basis : 'hsgp' (default; every engine) or 'convolution' (:mod:`rgfactor.generative.conv_basis`:
+        short lengthscales over many 2-D locations; the closed-form engine only).
 
     Returns
     -------
-    dict: ``basis`` (HSGPBasis JSON) and ``lengthscale_prior`` (a, b) of the inverse gamma.
+    dict: ``basis`` (the basis's JSON) and ``lengthscale_prior`` (a, b) of the inverse gamma.
 
     Raises
     ------
-    SpecError  for a lengthscale_range not 0 < lower < upper, or a bad n_basis.
+    SpecError  for a lengthscale_range not 0 < lower < upper, a bad n_basis or an unknown gp_basis.
     """
     coords = np.asarray(coords, dtype=float)
     span = float(np.ptp(coords, axis=0).max())
+    if gp_basis not in GP_BASES:
+        raise SpecError(f"unknown gp_basis '{gp_basis}'; choose one of {list(GP_BASES)}.")
+    if lengthscale_range is not None and len(tuple(lengthscale_range)) != 2:
+        raise SpecError(f"lengthscale_range must be (lower, upper), got {lengthscale_range}.")
+    if gp_basis == "convolution":
+        lo, hi = ((NN_MULTIPLE * median_neighbour_distance(coords), span) if lengthscale_range is None
+                  else (float(v) for v in lengthscale_range))
+        if n_basis is not None and (np.ndim(n_basis) != 0 or int(n_basis) < 1):
+            raise SpecError(f"n_basis of gp_basis='convolution' is the most lattice points (one int >= 1), got {n_basis}.")
+        basis = ConvolutionBasis.from_coordinates(coords, lo, MAX_CONV_BASIS if n_basis is None else int(n_basis))
+        if lengthscale_range is None:
+            lo = max(lo, basis.shortest_lengthscale())
+        a, b = inverse_gamma_from_quantiles(lo, hi)
+        return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
     if lengthscale_range is None:
         lengthscale_range = default_lengthscale_range(coords)
-    if len(tuple(lengthscale_range)) != 2:
-        raise SpecError(f"lengthscale_range must be (lower, upper), got {lengthscale_range}.")
     lo, hi = (float(v) for v in lengthscale_range)
     a, b = inverse_gamma_from_quantiles(lo, hi)
     # the basis takes the range in its scaled units (fractions of the largest half-range); the box holds
@@ -196,6 +215,11 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None)
     basis = HSGPBasis.from_coordinates(coords, "squared_exponential", (2 * box[0] / span, 2 * box[1] / span),
                                        n_basis=n_basis, resolve=2 * lo / span, box_quantile=BOX_QUANTILE)
     return {"basis": basis.to_json(), "lengthscale_prior": (float(a), float(b))}
+
+
+def basis_from_json(text: str) -> HSGPBasis | ConvolutionBasis:
+    """The GP factors' basis from its JSON (``ModelConfig.gp_basis``)."""
+    return ConvolutionBasis.from_json(text) if json.loads(text).get("kind") == "convolution" else HSGPBasis.from_json(text)
 
 
 @dataclass(frozen=True)
@@ -211,17 +235,30 @@ class GPFactors(GPFactorsCavi):
     model_data` writes them from the data layer.
     """
 
-    basis: HSGPBasis
+    basis: HSGPBasis | ConvolutionBasis
     lengthscale_prior: tuple
-    engines = ALL_ENGINES
     rotation_invariant = False
     # NUTS (module docstring): a dense mass-matrix block over the factors' (scale, lengthscale), and a
     # higher target acceptance than the default 0.9 (divergences there)
     nuts_dense_mass = (("scale", "lengthscale"),)
     nuts_target_accept = 0.95
 
+    @property
+    def engines(self) -> frozenset:
+        """Every engine on the HSGP basis; the closed form alone on the process-convolution basis (its
+        weights' prior needs an M x M eigendecomposition per lengthscale, :mod:`rgfactor.generative.conv_basis`)."""
+        return frozenset({"cavi"}) if isinstance(self.basis, ConvolutionBasis) else ALL_ENGINES
+
     def variables(self) -> tuple[Variable, ...]:
         return (Z, LENGTHSCALE, SCALE, GP_WEIGHT, GP_Z, Z_RAW)
+
+    def weight_roots(self, lengthscales):
+        """For each of ``lengthscales`` (L,), the root R_l of the basis weights' prior covariance (numpy,
+        float64): (M,) sqrt spectral densities (HSGP, a diagonal root) or (M, M) (process convolution)."""
+        ls = np.atleast_1d(np.asarray(lengthscales, dtype=float))
+        if isinstance(self.basis, ConvolutionBasis):
+            return self.basis.weight_roots(ls)
+        return np.asarray(self.basis.sqrt_spectral_density(jnp.asarray(ls)), dtype=np.float64)
 
     # ------------------------------------------------------------------ priors
     def lengthscale_dist(self):
@@ -245,14 +282,17 @@ class GPFactors(GPFactorsCavi):
         return _phi(self.basis, data["coordinates"])
 
     def smooth_weights(self, gp_z, lengthscale, scale):
-        """(..., size, K) gp_weight from gp_z (..., size, K), lengthscale (..., K), scale (..., K)."""
+        """(..., size, K) gp_weight from gp_z (..., size, K), lengthscale (..., K), scale (..., K) (HSGP basis)."""
         return _smooth_weights(self.basis, gp_z, lengthscale, scale)
 
     # ------------------------------------------------------------------ NumPyro
     def sample(self, n_subjects: int, n_factors: int, data: dict, engine: str):
         """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {}). 'svi' and 'cavi'
         (the conjugate form of :mod:`rgfactor.generative.gp_factors_cavi`): Z centred given the smooth
-        part; 'nuts': non-centred."""
+        part; 'nuts': non-centred. HSGP basis only (SpecError for the process-convolution basis)."""
+        if isinstance(self.basis, ConvolutionBasis):
+            raise SpecError("gp_basis='convolution' is fitted by the closed-form engine only (method='cavi'); use "
+                            "gp_basis='hsgp' for method='svi' or 'nuts'.")
         with numpyro.plate("factor", n_factors, dim=-1):
             ls = numpyro.sample("lengthscale", self.lengthscale_dist())
             scale = numpyro.sample("scale", self.scale_dist())
@@ -283,8 +323,9 @@ class GPFactors(GPFactorsCavi):
         return -(z - loc) / var, jnp.broadcast_to(-jnp.diag(1.0 / var), (n, k, k))
 
     def derive(self, draws: dict) -> dict:
-        """gp_weight from the sampled gp_z, lengthscale and scale (reported; gp_z is a helper)."""
-        if "gp_z" not in draws:
+        """gp_weight from the sampled gp_z, lengthscale and scale (reported; gp_z is a helper). The closed
+        form draws gp_weight itself."""
+        if "gp_z" not in draws or "gp_weight" in draws:
             return draws
         out = dict(draws)
         out["gp_weight"] = np.asarray(self.smooth_weights(jnp.asarray(draws["gp_z"]), jnp.asarray(draws["lengthscale"]),

@@ -29,7 +29,7 @@ from rgfactor.errors import DataError, SpecError
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.generative.config import ModelConfig, normalise_site_effects
 from rgfactor.generative.factors import IidNormalFactors
-from rgfactor.generative.gp_factors import GPFactors, gp_factor_settings
+from rgfactor.generative.gp_factors import GPFactors, basis_from_json, gp_factor_settings
 from rgfactor.generative.hsgp import HSGPBasis
 from rgfactor.generative.likelihoods import Likelihood, get as get_likelihood
 from rgfactor.generative.likelihoods.site_scale import with_site_scale
@@ -302,7 +302,7 @@ def describe(config: ModelConfig) -> Model:
         factors = RegionFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior, config.n_regions,
                                 config.region_views, config.region_phi_var)
     elif config.factor_prior == "gp":
-        factors = GPFactors(HSGPBasis.from_json(config.gp_basis), config.gp_lengthscale_prior)
+        factors = GPFactors(basis_from_json(config.gp_basis), config.gp_lengthscale_prior)
     else:
         factors = PPLSFactors(config.n_components) if config.response_views else IidNormalFactors()
     views = []
@@ -330,11 +330,11 @@ def describe(config: ModelConfig) -> Model:
 def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "ard", site_effects=False,
                        activity: dict[str, np.ndarray] | None = None, response_views: tuple = (),
                        view_weights=None, factor_prior: str = "normal", lengthscale_range=None, n_basis=None,
-                       **priors) -> ModelConfig:
+                       gp_basis: str = "hsgp", **priors) -> ModelConfig:
     """ModelConfig for a cohort: view shapes, sites and covariates read from ``arrays``; ``view_weights``
     'none'/None, 'auto' or a dict (:func:`rgfactor.generative.view_weights.resolve_view_weights`);
-    ``factor_prior='gp'`` builds the HSGP basis from ``arrays.coordinates`` (``lengthscale_range``,
-    ``n_basis``: :func:`rgfactor.generative.gp_factors.gp_factor_settings`).
+    ``factor_prior='gp'`` builds the basis (``gp_basis``: 'hsgp' or 'convolution') from ``arrays.coordinates``
+    (``lengthscale_range``, ``n_basis``: :func:`rgfactor.generative.gp_factors.gp_factor_settings`).
 
     Multi-region data (``arrays.regions``): :class:`rgfactor.generative.region_factors.RegionFactors`
     over the region coordinate (``lengthscale_range``, ``n_basis``: :func:`region_factor_settings`).
@@ -342,10 +342,14 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
     Raises
     ------
     DataError  for factor_prior='gp' without coordinates. SpecError  for multi-region data with
-    factor_prior='normal', site effects or covariates (not available with region-level views).
+    factor_prior='normal', site effects, covariates or gp_basis other than 'hsgp' (not available with
+    region-level views).
     """
     if arrays.regions:
         check_region_settings(arrays, factor_prior, site_effects)
+        if gp_basis != "hsgp":
+            raise SpecError(f"gp_basis='{gp_basis}' is not available with region-level views (their within-subject "
+                            "curves use an HSGP basis); fit with gp_basis='hsgp'.")
         gp = region_factor_settings(arrays.coordinates, len(arrays.regions), lengthscale_range, n_basis,
                                     observed=region_observed(arrays))
         priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"], region_phi_var=gp["phi_var"],
@@ -355,7 +359,7 @@ def config_from_arrays(arrays: ModelArrays, n_factors: int, *, sparsity: str = "
         if arrays.coordinates is None:
             raise DataError("factor_prior='gp' makes factors smooth over the subjects' coordinates; pass "
                             "coordinates= (a DataFrame indexed by subject) to MultiViewData.from_pandas.")
-        gp = gp_factor_settings(arrays.coordinates, lengthscale_range, n_basis)
+        gp = gp_factor_settings(arrays.coordinates, lengthscale_range, n_basis, gp_basis)
         priors.update(gp_basis=gp["basis"], gp_lengthscale_prior=gp["lengthscale_prior"],
                       coordinate_names=tuple(arrays.coordinate_names))
     act = None

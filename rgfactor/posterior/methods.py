@@ -18,6 +18,7 @@ from functools import singledispatch
 
 import numpy as np
 
+from rgfactor.generative.conv_basis import ConvolutionBasis
 from rgfactor.generative.factors import IidNormalFactors
 from rgfactor.generative.gp_factors import SCALE_GAP, GPFactors
 from rgfactor.generative.likelihoods.counts import POISSON_DISPERSION, Bernoulli, NegativeBinomial, Poisson
@@ -58,17 +59,24 @@ def _(c: IidNormalFactors, view, engine):
 @describe_component.register
 def _(c: GPFactors, view, engine):
     a, b = c.lengthscale_prior
-    m = " x ".join(str(v) for v in c.basis.n_basis)
+    if isinstance(c.basis, ConvolutionBasis):
+        approx, refs = (f"approximated by a discrete process convolution (Gaussian kernels of sd {c.basis.width:.3g} on a "
+                        f"lattice of {c.basis.size} points with correlated weights) [@higdon2002convolution]",
+                        ("velten2022mefisto", "higdon2002convolution"))
+    else:
+        m = " x ".join(str(v) for v in c.basis.n_basis)
+        approx, refs = (f"approximated by a Hilbert-space basis of {c.basis.size} functions ({m})",
+                        ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp"))
     text = (f"The latent factors vary smoothly over the subjects' coordinates (MEFISTO's prior): $z_k(s) = "
             f"\\sqrt{{\\rho_k}} f_k(s) + \\sqrt{{1 - \\rho_k}} e_k(s)$, $e_k(s) \\sim \\mathcal{{N}}(0, 1)$, with "
             f"$f_k$ a unit-variance Gaussian process with squared-exponential kernel and lengthscale $\\ell_k$, "
-            f"approximated by a Hilbert-space basis of {c.basis.size} functions ({m}); "
+            f"{approx}; "
             f"$\\ell_k \\sim \\mathrm{{InvGamma}}({a:.3g}, {b:.3g})$ (coordinate units) and the spatial share of "
             f"variance (scale) $\\rho_k \\sim \\mathrm{{Uniform}}(0, {1 - SCALE_GAP:g})$")
     if engine == "cavi":
         text += ("; in the closed-form engine $\\rho_k$ and $\\ell_k$ are point estimates maximising the "
                  "evidence lower bound over a grid")
-    return text + ".", ("velten2022mefisto", "solin2020hilbert", "riutortmayol2023hsgp")
+    return text + ".", refs
 
 
 @describe_component.register

@@ -99,7 +99,7 @@ def plot_factor_curves(factors: pd.DataFrame, coordinates: pd.DataFrame, *, smoo
 
 @register_section("gp_factors", "Spatially smooth factors", order=55, source="""{% import "_macros.html.j2" as m %}
 <p>Each factor is the sum of a smooth part over {{ s.coordinates|join(", ") }} (a Gaussian process with
-its own lengthscale, Hilbert-space basis) and an independent part; <i>scale</i> is the share of the
+its own lengthscale, in a basis approximation) and an independent part; <i>scale</i> is the share of the
 factor's prior variance that is smooth (MEFISTO's scale: 0 = not spatial, 1 = purely smooth) and the
 <i>lengthscale</i> (coordinate units) the distance over which the smooth part decorrelates
 (docs/models/spatial_factors.md). The lengthscale of a factor with scale near 0 is not identified.

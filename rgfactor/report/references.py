@@ -127,6 +127,11 @@ REFERENCES = {
             Vehtari, Aki},
   title = {Practical {H}ilbert space approximate {B}ayesian {G}aussian processes for probabilistic programming},
   journal = {Statistics and Computing}, volume = {33}, pages = {17}, year = {2023}, doi = {10.1007/s11222-022-10167-2}}""",
+    "higdon2002convolution": """@incollection{higdon2002convolution,
+  author = {Higdon, Dave}, title = {Space and space-time modeling using process convolutions},
+  booktitle = {Quantitative Methods for Current Environmental Issues},
+  editor = {Anderson, Clive W. and Barnett, Vic and Chatwin, Philip C. and El-Shaarawi, Abdel H.},
+  publisher = {Springer}, address = {London}, pages = {37--56}, year = {2002}, doi = {10.1007/978-1-4471-0657-9_2}}""",
 }
 
 
