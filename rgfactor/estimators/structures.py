@@ -69,8 +69,9 @@ class GFA(FactorModel):
         Gaussian bumps on a lattice over the data (a discrete process convolution, Higdon 2002), which
         reach lengthscales of a few cell spacings over a whole tissue section, where an HSGP basis would
         need more functions than there are cells (default lower end: 3 median nearest-neighbour distances,
-        at least what 900 lattice points resolve). Closed-form engine only. On osmFISH it separates the
-        cortical layers as MEFISTO does (docs/models/spatial_factors.md).
+        at least what 900 lattice points resolve). Closed-form engine only. On osmFISH its smooth part
+        (``factors_at`` the cells) separates the cortical layers at CV accuracy 0.935, the HSGP's 0.923,
+        MEFISTO's factors 0.926 (docs/models/spatial_factors.md).
 
     Attributes
     ----------

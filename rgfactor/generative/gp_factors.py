@@ -15,6 +15,11 @@ the training subjects, so the smooth part cannot trade off with the views' inter
 the normal prior, so ARD precisions and loadings keep their meaning and smooth and non-smooth factors
 mix in one model.
 
+``gp_basis='convolution'`` replaces the HSGP by a discrete process convolution (Gaussian bumps on a lattice,
+correlated weights: :mod:`rgfactor.generative.conv_basis`), f_k(s) = sum_j phic_j(s) (R_l gp_z_k)_j with R_l a
+dense root of the weights' prior covariance; it reaches lengthscales of a few location spacings over a 2-D
+section and is fitted by the closed-form engine only.
+
 Priors: lengthscale_k ~ InverseGamma with 1% of its mass below and above ``lengthscale_range``
 (Betancourt 2017; :func:`rgfactor.generative.hsgp.inverse_gamma_from_quantiles`), scale_k ~
 Uniform(0, 1 - SCALE_GAP): the independent part keeps at least SCALE_GAP of the variance, because the
@@ -200,6 +205,7 @@ def gp_factor_settings(coords: np.ndarray, lengthscale_range=None, n_basis=None,
                   else (float(v) for v in lengthscale_range))
         if n_basis is not None and (np.ndim(n_basis) != 0 or int(n_basis) < 1):
             raise SpecError(f"n_basis of gp_basis='convolution' is the most lattice points (one int >= 1), got {n_basis}.")
+        inverse_gamma_from_quantiles(lo, hi)        # SpecError for a range not 0 < lower < upper
         basis = ConvolutionBasis.from_coordinates(coords, lo, MAX_CONV_BASIS if n_basis is None else int(n_basis))
         if lengthscale_range is None:
             lo = max(lo, basis.shortest_lengthscale())
@@ -224,11 +230,12 @@ def basis_from_json(text: str) -> HSGPBasis | ConvolutionBasis:
 
 @dataclass(frozen=True)
 class GPFactors(GPFactorsCavi):
-    """Factor prior with a per-factor HSGP smooth part over the subjects' coordinates (module docstring).
+    """Factor prior with a per-factor smooth part over the subjects' coordinates (module docstring).
 
     Attributes
     ----------
-    basis : the :class:`HSGPBasis` (squared exponential) fitted on the training coordinates.
+    basis : the basis fitted on the training coordinates: an :class:`HSGPBasis` (squared exponential) or
+        a :class:`rgfactor.generative.conv_basis.ConvolutionBasis` (closed-form engine only).
     lengthscale_prior : (a, b) of the inverse-gamma prior of lengthscale_k (coordinate units).
 
     The model data must hold ``coordinates`` (subject, coordinate), as :func:`rgfactor.generative.model.
