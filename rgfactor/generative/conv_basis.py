@@ -57,8 +57,12 @@ def lattice_spacing(coords: np.ndarray, shortest: float, max_size: int = MAX_CON
     widened until the lattice has at most ``max_size`` points."""
     coords = np.asarray(coords, dtype=float)
     h = shortest / np.sqrt(2.0)
-    span = float(np.ptp(coords, axis=0).max())
-    while len(_lattice(coords, h)) > max_size and h < span:
+    ranges = np.ptp(coords, axis=0)
+    # the lattice over the padded box before the far points are dropped: kept to ~100 x max_size points
+    # (tightly clustered locations would otherwise ask for a lattice of billions)
+    while np.prod(np.floor(ranges / h) + 3.0) > 100.0 * max_size:
+        h *= 1.5
+    while len(_lattice(coords, h)) > max_size and h < float(ranges.max()):
         h *= 1.05
     return float(h)
 
