@@ -18,7 +18,7 @@ cells: how much a post-hoc spatial smoother gives); the x/y coordinates themselv
 log1p of library-size-normalised counts, sparse GP with a ``--mefisto-inducing`` fraction of the cells as inducing points).
 Times are end to end (MultiViewData in, fitted model out), in this process.
 
-    python benchmarks/gp_factors_osmfish.py [--factors 10] [--lengthscale-lower 0.05] [--svi] [--mefisto] [--log-counts]
+    python benchmarks/gp_factors_osmfish.py [--factors 10] [--lengthscale-lower 0.05] [--svi] [--warm] [--mefisto] [--log-counts]
 
 Writes benchmarks/results/gp_factors_osmfish.md (``--log-counts``: gp_factors_osmfish_logcounts.md).
 """
@@ -123,15 +123,17 @@ def write(rows, smooth, args, n_cells, region) -> None:
     df = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
     n_lab = int((region != "Excluded").sum())
-    flags = (" --svi" if args.svi else "") + (" --mefisto" if args.mefisto else "") + (" --log-counts" if args.log_counts else "")
+    flags = (" --svi" if args.svi else "") + (" --warm" if args.warm else "") + (" --mefisto" if args.mefisto else "") + (" --log-counts" if args.log_counts else "")
     text = (f"# Spatially smooth factors on osmFISH (33 genes x {n_cells} cells)\n\n"
             f"`python benchmarks/gp_factors_osmfish.py{flags}` "
             f"(K={args.factors}, seed {args.seed}; {platform.machine()}, {os.cpu_count()} CPUs shared with "
             f"other jobs, load average when written {os.getloadavg()[0]:.1f}). Layer separation on the {n_lab} cells "
             f"with a `Region` label other than 'Excluded' ({region[region != 'Excluded'].nunique()} layers): "
             "5-fold CV accuracy of a logistic regression from the factors, ARI of k-means on the factors. "
-            "time_s: wall time end to end (data in, fitted model out); cpu_s: CPU time of this process over the "
-            "same span (all threads; less sensitive to the other jobs on the machine). Each GP fit is scored twice: "
+            "time_s: wall time end to end (data in, fitted model out), the first fit of its model in this process "
+            "(the first row's also the process's first fit); warm_s (``--warm``): the same fit again; cpu_s: CPU time "
+            "of this process over the first fit (all threads; less sensitive to the other jobs on the machine). "
+            "Each GP fit is scored twice: "
             "its factors' posterior means E[z] (`factors_`: smooth part plus the cell's own part) and the smooth "
             "part alone (`factors_at` the cells' coordinates).\n\n"
             + df.to_markdown(index=False, floatfmt=".3f"))
@@ -156,6 +158,7 @@ def main(argv=None) -> int:
                     help="an extra HSGP run with the lower end of lengthscale_range at this fraction of the coordinate range "
                          "(default 0: none)")
     ap.add_argument("--svi", action="store_true", help="also fit the GP prior by SVI")
+    ap.add_argument("--warm", action="store_true", help="time each rgfactor fit a second time in the same process (warm_s)")
     ap.add_argument("--log-counts", action="store_true",
                     help="fit rgfactor to MEFISTO's input (log1p normalised counts, Gaussian) instead of NB counts; "
                          "writes gp_factors_osmfish_logcounts.md")
@@ -185,6 +188,8 @@ def main(argv=None) -> int:
     for prior, method, lower, gp_basis in runs:
         model, wall, cpu = run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower, args.log_counts,
                                         gp_basis)
+        warm = (run_rgfactor(x, coords, args.factors, prior, args.seed, method, lower, args.log_counts, gp_basis)[1]
+                if args.warm else np.nan)   # the same fit again in this process: compiled programs reused
         d = model.diagnostics_
         name = f"rgfactor GFA factor_prior='{prior}'" + (f", gp_basis='{gp_basis}'" if prior == "gp" else "")
         name += f" ({d['method']}, {d['n_steps']} steps"
@@ -193,7 +198,7 @@ def main(argv=None) -> int:
             name += f", lengthscale_range from {lower} x range)" if lower else ")"
         else:
             name += ")"
-        rows.append({"method": name + ": E[z]", "time_s": wall, "cpu_s": cpu,
+        rows.append({"method": name + ": E[z]", "time_s": wall, "warm_s": warm, "cpu_s": cpu,
                      **layer_scores(model.factors_.values, region, args.seed)})
         print(rows[-1], flush=True)
         if prior == "normal":   # a post-hoc spatial smoother of the non-spatial factors, for reference
@@ -202,7 +207,7 @@ def main(argv=None) -> int:
                          **layer_scores(neighbour_average(model.factors_.values, coords.to_numpy()), region, args.seed)})
             print(rows[-1], flush=True)
         if prior == "gp":   # the smooth part alone, sqrt(scale) f at the cells (factors_at)
-            rows.append({"method": name + ": smooth part", "time_s": wall, "cpu_s": cpu,
+            rows.append({"method": name + ": smooth part", "time_s": wall, "warm_s": warm, "cpu_s": cpu,
                          **layer_scores(model.factors_at(coords).values, region, args.seed)})
             print(rows[-1], flush=True)
             if lower is None and method == "auto":

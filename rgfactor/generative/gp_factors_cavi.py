@@ -124,7 +124,9 @@ class GPFactorsCavi:
         s = jnp.asarray(GRID_SCALE)
         ls = jnp.asarray(self.lengthscale_grid())
         lam, proj = data["grid_eigvals"], data["grid_proj"]                                # (L, M), (L, M, M)
-        w = jnp.einsum("lij,kj->kli", proj, zphi)                                          # (K, L, M)
+        # w_l = P_l Phi^T m_k, as a batched matrix product (L, M, M) x (M, K): written "lij,kj->kli", XLA's CPU
+        # kernel took 10x longer (135 vs 14 ms at L = 40, M = 859, K = 10)
+        w = jnp.transpose(jnp.einsum("lij,jk->lik", proj, zphi.T), (2, 0, 1))               # (K, L, M)
         t = (s / (1.0 - s))[:, None, None]                                                 # (S, 1, 1)
         shrink = 1.0 / (1.0 + t * lam[None])                                               # (S, L, M)
         logdet = jnp.sum(jnp.log1p(t * lam[None]), axis=-1)                                # (S, L)
