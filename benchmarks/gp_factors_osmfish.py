@@ -66,11 +66,11 @@ def layer_scores(factors: np.ndarray, region: pd.Series, seed: int = 0) -> dict:
             "ari": float(adjusted_rand_score(y, km.labels_))}
 
 
-def neighbour_average(values: np.ndarray, xy: np.ndarray, k: int = None) -> np.ndarray:
+def neighbour_average(values: np.ndarray, xy: np.ndarray, k: int = KNN) -> np.ndarray:
     """Each row of ``values`` averaged over its cell's ``k`` nearest cells (itself included) in ``xy``."""
     from scipy.spatial import cKDTree
 
-    _, idx = cKDTree(xy).query(xy, k=KNN if k is None else k)
+    _, idx = cKDTree(xy).query(xy, k=k)
     return values[idx].mean(axis=1)
 
 

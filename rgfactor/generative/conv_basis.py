@@ -86,6 +86,7 @@ class ConvolutionBasis:
     upper: tuple
     basis_mean: tuple = ()
     kind: str = "convolution"
+    engines = frozenset({"cavi"})   # a dense weight prior per lengthscale: the closed form's grid only
 
     @classmethod
     def from_coordinates(cls, coords: np.ndarray, shortest: float, max_size: int = MAX_CONV_BASIS) -> ConvolutionBasis:

@@ -67,7 +67,6 @@ import numpyro.distributions as dist
 from scipy import special
 
 from rgfactor.errors import DataError, SpecError
-from rgfactor.generative.components import ALL_ENGINES
 from rgfactor.generative.conv_basis import MAX_CONV_BASIS, ConvolutionBasis
 from rgfactor.generative.gp_factors_cavi import GPFactorsCavi
 from rgfactor.generative.hsgp import HSGPBasis, basis_rule, inverse_gamma_from_quantiles, prior_median_lengthscale
@@ -252,9 +251,9 @@ class GPFactors(GPFactorsCavi):
 
     @property
     def engines(self) -> frozenset:
-        """Every engine on the HSGP basis; the closed form alone on the process-convolution basis (its
-        weights' prior needs an M x M eigendecomposition per lengthscale, :mod:`rgfactor.generative.conv_basis`)."""
-        return frozenset({"cavi"}) if isinstance(self.basis, ConvolutionBasis) else ALL_ENGINES
+        """The basis's: every engine on the HSGP basis, the closed form alone on the process-convolution basis
+        (its weights' prior needs an M x M eigendecomposition per lengthscale, :mod:`rgfactor.generative.conv_basis`)."""
+        return self.basis.engines
 
     def variables(self) -> tuple[Variable, ...]:
         return (Z, LENGTHSCALE, SCALE, GP_WEIGHT, GP_Z, Z_RAW)
@@ -262,10 +261,7 @@ class GPFactors(GPFactorsCavi):
     def weight_roots(self, lengthscales):
         """For each of ``lengthscales`` (L,), the root R_l of the basis weights' prior covariance (numpy,
         float64): (M,) sqrt spectral densities (HSGP, a diagonal root) or (M, M) (process convolution)."""
-        ls = np.atleast_1d(np.asarray(lengthscales, dtype=float))
-        if isinstance(self.basis, ConvolutionBasis):
-            return self.basis.weight_roots(ls)
-        return np.asarray(self.basis.sqrt_spectral_density(jnp.asarray(ls)), dtype=np.float64)
+        return self.basis.weight_roots(lengthscales)
 
     # ------------------------------------------------------------------ priors
     def lengthscale_dist(self):
@@ -297,7 +293,7 @@ class GPFactors(GPFactorsCavi):
         """Sample ``Z`` (n_subjects, n_factors) and the GP globals; returns (Z, {}). 'svi' and 'cavi'
         (the conjugate form of :mod:`rgfactor.generative.gp_factors_cavi`): Z centred given the smooth
         part; 'nuts': non-centred. HSGP basis only (SpecError for the process-convolution basis)."""
-        if isinstance(self.basis, ConvolutionBasis):
+        if "svi" not in self.engines:   # the NumPyro program needs the HSGP's spectral weights
             raise SpecError("gp_basis='convolution' is fitted by the closed-form engine only (method='cavi'); use "
                             "gp_basis='hsgp' for method='svi' or 'nuts'.")
         with numpyro.plate("factor", n_factors, dim=-1):

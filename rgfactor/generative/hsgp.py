@@ -51,7 +51,7 @@ from numpyro.contrib.hsgp.spectral_densities import (diag_spectral_density_mater
 from scipy import optimize, special
 
 from rgfactor.errors import DataError, SpecError
-from rgfactor.generative.components import NUMPYRO_ENGINES
+from rgfactor.generative.components import ALL_ENGINES, NUMPYRO_ENGINES
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
 # kernel -> (Matérn nu or None for the squared exponential, k_m, k_c) of Riutort-Mayol et al. (2023)
@@ -145,6 +145,7 @@ class HSGPBasis:
     n_basis: tuple
     boundary_factor: tuple
     basis_mean: tuple = ()
+    engines = ALL_ENGINES    # a diagonal weight prior: every engine
 
     @classmethod
     def from_coordinates(cls, coords: np.ndarray, kernel: str, lengthscale_range: tuple,
@@ -234,6 +235,12 @@ class HSGPBasis:
         ls = jnp.asarray(lengthscale) / self.scale
         flat = jax.vmap(one)(ls.reshape(-1))
         return flat.reshape(ls.shape + (self.size,))
+
+    def weight_roots(self, lengthscales) -> np.ndarray:
+        """(L, size) sqrt spectral densities for ``lengthscales`` (L,): the diagonal root of the weights' prior
+        covariance (numpy, float64; the form :mod:`rgfactor.generative.gp_factors_cavi` reads)."""
+        ls = np.atleast_1d(np.asarray(lengthscales, dtype=float))
+        return np.asarray(self.sqrt_spectral_density(jnp.asarray(ls)), dtype=np.float64)
 
     def shortest_lengthscale(self) -> float:
         """The shortest lengthscale (coordinate units) the basis resolves: min_d k_m c_d S_d / m_d."""
