@@ -43,6 +43,13 @@ from rgfactor.generative.variables import Variable
 from rgfactor.generative.view_weights import resolve_view_weights
 
 
+def _device(x, dtype=None) -> jax.Array:
+    """``x`` on the default device with ``dtype``, converted on the host first: ``jnp.asarray(x, dtype)``
+    of a NumPy array of another dtype compiles an XLA conversion program per call (tens of ms each on
+    these CPUs, in every fresh process)."""
+    return jnp.asarray(np.asarray(x, dtype=dtype))
+
+
 def model_data(arrays: ModelArrays, dtype=jnp.float32, host: bool = False) -> dict:
     """Pytree of jax arrays the model program takes (from the data layer's ModelArrays).
 
@@ -50,22 +57,22 @@ def model_data(arrays: ModelArrays, dtype=jnp.float32, host: bool = False) -> di
     (inside ``jax.enable_x64``). ``host=True``: the views' (subject, feature) values and masks stay
     NumPy arrays (no copy when they already have that dtype), for summaries computed once on the host
     (variance explained after a closed-form fit), not a second copy of a large cohort on the device."""
-    conv = np.asarray if host else jnp.asarray
+    conv = np.asarray if host else _device
     views = {v.name: {"y": conv(v.y, dtype), "mask": conv(v.mask),
-                      "log_offset": jnp.asarray(v.log_offset, dtype),
-                      "centre": jnp.asarray(v.centre, dtype), "scale": jnp.asarray(v.scale, dtype)}
+                      "log_offset": _device(v.log_offset, dtype),
+                      "centre": _device(v.centre, dtype), "scale": _device(v.scale, dtype)}
              for v in arrays.views}
     out = {"views": views}
     if arrays.site is not None:
-        out["site"] = jnp.asarray(arrays.site, jnp.int32)
+        out["site"] = _device(arrays.site, jnp.int32)
     if arrays.covariates is not None:
-        out["covariates"] = jnp.asarray(arrays.covariates, dtype)
+        out["covariates"] = _device(arrays.covariates, dtype)
     if arrays.exposure is not None:       # mediation models (rgfactor.generative.mediation)
-        out["exposure"] = jnp.asarray(arrays.exposure, dtype)
+        out["exposure"] = _device(arrays.exposure, dtype)
     if arrays.confounders is not None:
-        out["confounders"] = jnp.asarray(arrays.confounders, dtype)
+        out["confounders"] = _device(arrays.confounders, dtype)
     if arrays.coordinates is not None:    # factor_prior='gp' (rgfactor.generative.gp_factors)
-        out["coordinates"] = jnp.asarray(arrays.coordinates, dtype)
+        out["coordinates"] = _device(arrays.coordinates, dtype)
     if arrays.regions:                    # multi-region data (rgfactor.generative.region_factors)
         out["region_observed"] = jnp.asarray(region_observed(arrays))
     return out

@@ -228,7 +228,7 @@ def _asjax(tree):
         return {k: _asjax(v) for k, v in tree.items()}
     if isinstance(tree, (tuple, list)):
         return tuple(_asjax(v) for v in tree)
-    return jnp.asarray(tree, dtype=jnp.float64)
+    return jnp.asarray(np.asarray(tree, dtype=np.float64))   # converted on the host (no XLA program)
 
 
 def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int) -> dict:
@@ -259,4 +259,4 @@ def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int)
     z_s = np.broadcast_to(1e-2 * np.eye(k), (n, k, k)).copy()
     return _asjax({"local": {"Z_m": z, "Z_S": z_s, "views": tuple(local_views)},
                    "global": {"factors": q_factors, "views": tuple(global_views)}}) | {
-        "sweep": jnp.asarray(0, dtype=jnp.int32)}
+        "sweep": jnp.asarray(np.zeros((), np.int32))}   # an array: no conversion program to compile

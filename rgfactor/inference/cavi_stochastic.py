@@ -27,7 +27,8 @@ from rgfactor.generative.model import Model
 from rgfactor.inference.cavi import CaviResult, check_cavi
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import Plan, init_state, make_plan, prepare_data
-from rgfactor.inference.cavi_sweep import eta_moments, outer_second, set_terms, terms_natural, weighted_coefficients
+from rgfactor.inference.cavi_sweep import (cross, eta_moments, outer_second, set_terms, terms_natural,
+                                          weighted_coefficients)
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
@@ -101,7 +102,7 @@ def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, id
         terms = g["terms"]
         q = terms["m"].shape[0]
         r = a - p * (z_m @ ew.T + dl["offset"][:, None])
-        t_prec, t_lin = terms_natural(vm, terms, dg, scale * (p.T @ dl["HH"]).reshape(-1, q, q), scale * (r.T @ dl["H"]))
+        t_prec, t_lin = terms_natural(vm, terms, dg, scale * cross(p, dl["HH"]).reshape(-1, q, q), scale * cross(r, dl["H"]))
         terms = set_terms(vm, plan.term_slices[m], terms, dg, _blend(terms["P"], t_prec, rho),
                           _blend(terms["h"], t_lin, rho))
         terms["hyper"] = tuple(t.cavi_blend(old, new, rho) for t, old, new

@@ -42,6 +42,14 @@ def outer_second(z_m, z_s):
     return z_s + z_m[:, :, None] * z_m[:, None, :]
 
 
+def cross(x, h):
+    """x^T h, (D, Q), for x (N, D) and h (N, Q). With one column (a view whose only term is the intercept)
+    as a broadcast product and a sum over subjects: XLA's CPU backend turns that matrix-vector product,
+    with the elementwise work that produces x fused in, into a loop that reads x transposed (24 ms
+    against 2.7 ms on 1,000 x 2,000, 2026-12-05)."""
+    return jnp.sum(x * h, axis=0)[:, None] if h.shape[1] == 1 else x.T @ h
+
+
 def theta_second(theta_m, theta_cov, sl):
     """Diagonal second moments (Q_t, D) of the rows ``sl`` of q(theta_d)."""
     a, b = sl
@@ -192,8 +200,8 @@ def _step(model: Model, plan: Plan, state, data):
         else:
             p, a, _ = cache[m]   # the likelihood's q is unchanged since step 1
             r = a - p * (z_m @ ew.T + dl["offset"][:, None])
-            gram_t = (p.T @ dl["HH"]).reshape(-1, q, q)
-            lin_t = r.T @ dl["H"]
+            gram_t = cross(p, dl["HH"]).reshape(-1, q, q)
+            lin_t = cross(r, dl["H"])
         terms = update_terms(vm, plan.term_slices[m], terms, dg, gram_t, lin_t)
         theta_m, cov, logdet, hyper = terms["m"], terms["cov"], terms["logdet"], terms["hyper"]
         g["terms"] = terms

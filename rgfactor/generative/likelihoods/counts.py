@@ -197,7 +197,7 @@ class NegativeBinomial(_PolyaGamma):
         """Dispersion every DISPERSION_EVERY sweeps (the costliest block), then q(omega)."""
         lp, gamma_sum = jax.lax.cond(sweep % DISPERSION_EVERY == 0,
                                      lambda: self.update_dispersion(vd, q["log_phi"], e_eta, var_eta, scale,
-                                                                    with_gamma_sum=True),
+                                                                    with_gamma_sum=True, gamma_sum=q["gamma_sum"]),
                                      lambda: (q["log_phi"], q["gamma_sum"]))
         q = {**q, "log_phi": lp, "gamma_sum": gamma_sum}
         return q, self.refresh_c(q, e_eta, var_eta)
@@ -255,12 +255,14 @@ class NegativeBinomial(_PolyaGamma):
         return (scale * jnp.sum(mask * g1, axis=0) - 1.0 - (log_phi - prior.loc) / sd2,
                 scale * jnp.sum(mask * g2, axis=0) - 1.0 / sd2)
 
-    def update_dispersion(self, vd, log_phi, e_eta, var_eta, scale=1.0, with_gamma_sum=False):
+    def update_dispersion(self, vd, log_phi, e_eta, var_eta, scale=1.0, with_gamma_sum=False, gamma_sum=None):
         """Damped Newton step on log phi_d, accepted per feature only if the collapsed ELBO rises.
 
         Step sizes 1 and 1/2 are tried; a feature with no improving step keeps its value.
         ``scale`` multiplies the data term (N / batch size in stochastic VI). Returns the new log phi
         and, with ``with_gamma_sum``, sum_n mask (lgamma(y + phi) - lgamma(phi)) at it (see :meth:`cavi_init`).
+        ``gamma_sum``: that sum at ``log_phi`` when the caller keeps it (the full-batch engine), so that
+        the current value's lgamma terms, a pass over every entry, are not computed again.
         """
         y, mask = vd["y"], vd["mask"]
         prior = self.dispersion_prior()
@@ -272,7 +274,12 @@ class NegativeBinomial(_PolyaGamma):
         g, h = self.collapsed_derivatives(y, mask, e_eta, var_eta, log_phi, scale)
         step = jnp.where(h < 0, -g / jnp.where(h < 0, h, -1.0), 0.5 * jnp.sign(g))
         step = jnp.clip(step, -1.0, 1.0)
-        f0, best_gamma = f(log_phi)
+        if gamma_sum is None:
+            f0, best_gamma = f(log_phi)
+        else:   # the lgamma part of f(log_phi) is dead code for XLA then
+            best_gamma = gamma_sum
+            f0 = scale * (gamma_sum + self._collapsed_parts(y, mask, e_eta, var_eta, log_phi)[1]) \
+                + prior.log_prob(jnp.exp(log_phi))
         best = log_phi
         accepted = jnp.zeros_like(log_phi, dtype=bool)
         for t in (1.0, 0.5):
