@@ -22,9 +22,3 @@ def make_bar(total: int | None, desc: str, progress, unit: str = "it"):
     delay = AUTO_DELAY if progress == "auto" else 0.0
     return tqdm(total=total, desc=desc, unit=unit, delay=delay, leave=False, file=sys.stderr)
 
-
-def show_sampler_bar(progress) -> bool:
-    """Whether NumPyro's own MCMC bar should show ('auto': when stderr is a terminal)."""
-    if progress == "auto":
-        return sys.stderr.isatty()
-    return bool(progress)

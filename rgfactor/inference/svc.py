@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import jax
 import numpy as np
-from numpyro.infer import MCMC, NUTS, init_to_median
 
+from rgfactor.inference.nuts import run_sampler
 from rgfactor.inference.svi import Recipe, draw, optimise, sample_sites, start
 
 MAX_FULL_RANK = 600   # SVI guide: full-rank covariance up to this many latent dimensions, low rank beyond
@@ -34,18 +34,14 @@ def fit_nuts(program, data: dict, *, num_warmup: int = 500, num_samples: int = 5
              progress: bool = False, dense_mass=False) -> SVCRun:
     """NUTS (Hoffman & Gelman 2014) with a mass matrix adapted in warmup (diagonal, or dense over
     ``dense_mass``: True or a list of site-name tuples, numpyro's structured mass matrix); chains start at
-    the prior median. Chains run in parallel when there are enough JAX devices, else in sequence."""
-    kernel = NUTS(program, init_strategy=init_to_median(num_samples=15), target_accept_prob=target_accept,
-                  max_tree_depth=max_tree_depth, dense_mass=dense_mass)
-    method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
+    the prior median. Chains run one after another; the sampler is compiled once per model and settings
+    (:func:`rgfactor.inference.nuts.run_sampler`)."""
     with jax.enable_x64(True):
-        mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                    chain_method=method, progress_bar=progress)
-        mcmc.run(jax.random.PRNGKey(random_state), data, extra_fields=("diverging", "num_steps", "accept_prob"))
-        draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-    stats = {"diverging": np.asarray(extra["diverging"]), "n_steps": np.asarray(extra["num_steps"]),
-             "acceptance_rate": np.asarray(extra["accept_prob"])}
+        run = run_sampler(program, data, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
+                          target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                          random_state=random_state, progress=progress)
+    draws, s = run.draws, run.sample_stats
+    stats = {"diverging": s["diverging"], "n_steps": s["num_steps"], "acceptance_rate": s["accept_prob"]}
     return SVCRun(draws, stats, {"method": "nuts", "n_divergent": int(stats["diverging"].sum())})
 
 

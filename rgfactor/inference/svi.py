@@ -84,7 +84,7 @@ def _start(init_values):
 
 
 # The set-up and the draws run once per fit, so they are compiled with XLA's backend optimisation off
-# (LLVM -O0): the first GFA fit of benchmarks/svi_first_fit.py 10.9 -> 9.3 s. The optimiser's chunk of
+# (LLVM -O0): the first GFA fit of benchmarks/first_fit.py 10.9 -> 9.3 s. The optimiser's chunk of
 # steps keeps the default: at -O0 its steps ran several times slower (that fit 14.2 s).
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 

@@ -1,4 +1,4 @@
-"""What a user waits for in an SVI fit: the first fit in a fresh process and the next one in the same process.
+"""What a user waits for in an SVI or NUTS fit: the first fit in a fresh process and the next one in the same process.
 
 Cases (each in its own fresh Python process; the fit call timed from the user's call to the fitted
 estimator, compilation included):
@@ -8,12 +8,18 @@ estimator, compilation included):
 * ``svc``: ``rgf.SVC("poisson", method="svi")`` on 300 units along one coordinate (the test suite's design).
 * ``regions``: ``rgf.GFA(n_factors=2, factor_prior="gp")`` (SVI: the multi-region model's default) on
   ``rgf.simulate.regions`` (60 subjects x 4 regions, two factors).
+* ``mediation-nuts``: ``rgf.Mediation`` by NUTS (its default; one chain of 300 warmup + 500 draws) on
+  ``rgf.simulate.mediation(200)``, the calibration design; the second fit is on another replicate
+  (``random_state=1``), as in a calibration study or a bootstrap.
+* ``gfa-nuts``: ``rgf.GFA(n_factors=2, method="nuts")`` (2 chains of 300 + 300) on
+  ``rgf.simulate.multiview(n_subjects=60)`` with two small views (Gaussian 20, Bernoulli 12).
+* ``svc-nuts``: the ``svc`` design by NUTS (2 chains of 300 + 300).
 
 Per case: the first fit (seed 0) and a second fit of the same model and shapes (seed 1), end to end.
 
-    python benchmarks/svi_first_fit.py [--cases gfa svc regions] [--label NAME]
+    python benchmarks/first_fit.py [--cases gfa svc regions mediation-nuts gfa-nuts svc-nuts] [--label NAME]
 
-Appends to benchmarks/results/svi_first_fit.md (one row per case and label; ``--label`` says which code,
+Appends to benchmarks/results/first_fit.md (one row per case and label; ``--label`` says which code,
 e.g. a commit). The children import the installed rgfactor, or another checkout's with
 ``PYTHONPATH=/path/to/checkout``.
 """
@@ -39,14 +45,24 @@ case = sys.argv[1]
 if case == "gfa":
     data, _ = rgf.simulate.multiview(random_state=0)
     fit = lambda seed: rgf.GFA(n_factors=5, method="svi", random_state=seed).fit(data)
-elif case == "svc":
+elif case == "mediation-nuts":
+    def fit(seed):
+        data, clin, _ = rgf.simulate.mediation(200, random_state=seed)
+        return rgf.Mediation(mediators=["mediators"], num_warmup=300, num_draws=500, num_chains=1,
+                             random_state=seed).fit(data, exposure=clin["exposure"], outcome=clin["y"])
+elif case == "gfa-nuts":
+    data, _ = rgf.simulate.multiview(n_subjects=60, n_factors=2, views={"g": ("gaussian", 20), "b": ("bernoulli", 12)},
+                                     random_state=0)
+    fit = lambda seed: rgf.GFA(n_factors=2, method="nuts", num_warmup=300, num_draws=300, random_state=seed).fit(data)
+elif case in ("svc", "svc-nuts"):
     rng = np.random.default_rng(2)
     n = 300
     s = np.sort(rng.uniform(0.0, 10.0, n)); x = rng.standard_normal(n)
     y = rng.poisson(np.exp(1.0 + (0.3 + 0.4 * np.sin(s / 2.0)) * x)).astype(float)
     units = [f"u{i}" for i in range(n)]
     args = (pd.Series(y, index=units), pd.DataFrame({"x": x}, index=units), pd.DataFrame({"depth": s}, index=units))
-    fit = lambda seed: rgf.SVC("poisson", method="svi", max_iter=6000, random_state=seed).fit(*args)
+    kw = {"method": "svi", "max_iter": 6000} if case == "svc" else {"method": "nuts", "num_warmup": 300, "num_draws": 300}
+    fit = lambda seed: rgf.SVC("poisson", random_state=seed, **kw).fit(*args)
 else:
     data, _ = rgf.simulate.regions(n_subjects=60, n_regions=4, random_state=0)
     fit = lambda seed: rgf.GFA(n_factors=2, factor_prior="gp", random_state=seed).fit(data)
@@ -71,10 +87,10 @@ def main(argv=None) -> int:
         times = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(f"| {args.label} | {case} | {times['first fit']:.1f} | {times['second fit']:.1f} | {load:.1f} |")
         print(rows[-1], flush=True)
-    path = RESULTS / "svi_first_fit.md"
+    path = RESULTS / "first_fit.md"
     if not path.exists():
-        path.write_text("# SVI fits end to end: the first in a fresh process, the next in the same process\n\n"
-                        "`python benchmarks/svi_first_fit.py --label ...` (cases in the script's docstring; "
+        path.write_text("# SVI and NUTS fits end to end: the first in a fresh process, the next in the same process\n\n"
+                        "`python benchmarks/first_fit.py --label ...` (cases in the script's docstring; "
                         f"x86_64, {os.cpu_count()} CPUs; seconds from the fit call to the fitted estimator).\n\n"
                         "| code | case | first fit (s) | second fit (s) | load average at start |\n|---|---|---|---|---|\n")
     with path.open("a") as f:
