@@ -75,7 +75,7 @@ print(json.dumps(out))
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="+", default=["gfa", "svc", "regions"])
+    ap.add_argument("--cases", nargs="+", default=["gfa", "svc", "regions", "mediation-nuts", "gfa-nuts", "svc-nuts"])
     ap.add_argument("--label", default="this checkout")
     args = ap.parse_args(argv)
     rows = []

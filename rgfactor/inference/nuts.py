@@ -24,10 +24,11 @@ from numpyro.infer.util import initialize_model
 
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.inference.init import init_strategy
+from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 from rgfactor.inference.svi import RUN_ONCE
 
-CHUNK = 100   # at most this many transitions per compiled call (the progress bar moves between calls)
+CHUNK = 100   # at most this many transitions per compiled call (the progress bar and Ctrl-C act between calls)
 FIELDS = ("diverging", "num_steps", "step_size", "energy", "accept_prob")
 
 
@@ -114,6 +115,7 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
         state = _start(sampler, key, data, start)
         kept = []
         for i in range((num_warmup + num_samples) // n):
+            check_interrupt()   # Ctrl-C stops the fit between chunks (rgfactor.inference.interrupt)
             state, out = _advance(sampler, state, data, n)
             if i * n >= num_warmup:
                 kept.append(jax.device_get(out))
