@@ -102,7 +102,8 @@ def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, id
         terms = g["terms"]
         q = terms["m"].shape[0]
         r = a - p * (z_m @ ew.T + dl["offset"][:, None])
-        t_prec, t_lin = terms_natural(vm, terms, dg, scale * cross(p, dl["HH"]).reshape(-1, q, q), scale * cross(r, dl["H"]))
+        t_prec, t_lin = terms_natural(vm, terms, dg, scale * cross(p, dl["HH"]).reshape(-1, q, q),
+                                      scale * cross(r, dl["H"]))
         terms = set_terms(vm, plan.term_slices[m], terms, dg, _blend(terms["P"], t_prec, rho),
                           _blend(terms["h"], t_lin, rho))
         terms["hyper"] = tuple(t.cavi_blend(old, new, rho) for t, old, new

@@ -95,10 +95,10 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
     """NUTS (Hoffman & Gelman 2014, with Stan's warmup) on ``program(data)``, chains one after another.
 
     ``init_values`` (constrained values of sampled sites; the prior median of 15 draws elsewhere, drawn
-    per chain) are every chain's start; None: each chain starts at the prior median of its own draws. Returns the
-    draws of every sampled and deterministic site (chain, draw, ...) and the sample statistics
-    (chain, draw): ``diverging``, ``num_steps`` (leapfrog steps), ``step_size``, ``energy``,
-    ``accept_prob`` (mean Metropolis acceptance of the trajectory).
+    per chain) are every chain's start; None: each chain starts at the prior median of its own draws.
+    Returns the draws of every sampled and deterministic site (chain, draw, ...) and the sample
+    statistics (chain, draw): ``diverging``, ``num_steps`` (leapfrog steps), ``step_size``, ``energy``,
+    ``accept_prob`` (NumPyro's acceptance probability of the transition). Warmup transitions are not kept.
     """
     mass = tuple(tuple(b) for b in dense_mass) if isinstance(dense_mass, (list, tuple)) else bool(dense_mass)
     sampler = Sampler(program, int(num_warmup), float(target_accept), int(max_tree_depth), mass)
