@@ -54,12 +54,13 @@ def _resident_gb() -> float:
 # reordering sorts by the *number* of tests, which put the slowest files (1-3 long statistical tests
 # each) last. Files not listed keep their order after these. Keep the list roughly in step with the
 # durations that scripts/test.sh prints.
-LONGEST_FILES_FIRST = (   # measured: sum of --durations per file, full run of 2026-12-04
-    "test_model.py", "test_engines_agree.py", "test_interrupt_determinism.py", "test_mediation.py", "test_svc.py",
-    "test_gp_factors.py", "test_region_factors.py", "test_pcca.py", "test_cavi.py", "test_components.py", "test_spec_cli.py",
-    "test_recovery.py", "test_view_weights.py", "test_extending.py", "test_cavi_vs_nuts.py", "test_zoo_cli.py",
-    "test_cavi_sharding.py", "test_model_selection.py", "test_cavi_stochastic.py", "test_bad_input.py",
-    "test_sites.py", "test_benchmark_harness.py", "test_large_cohorts.py", "test_ppls.py", "test_report_html.py",
+LONGEST_FILES_FIRST = (   # measured: sum of --durations=0 per file, full run of 2026-12-05 (files over 10 s)
+    "test_model.py", "test_components.py", "test_cavi.py", "test_gp_factors.py", "test_mediation.py", "test_svc.py",
+    "test_interrupt_determinism.py", "test_recovery.py", "test_sites.py", "test_engines_agree.py", "test_spec_cli.py",
+    "test_view_weights.py", "test_pcca.py", "test_zoo_cli.py", "test_model_selection.py", "test_cavi_vs_nuts.py",
+    "test_cavi_stochastic.py", "test_benchmark_harness.py", "test_extending.py", "test_bad_input.py",
+    "test_region_factors.py", "test_conv_basis.py", "test_cavi_sharding.py", "test_report_html.py",
+    "test_svi_programs.py", "test_large_cohorts.py", "test_nuts_programs.py", "test_ppls.py",
 )
 
 
