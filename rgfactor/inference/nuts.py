@@ -23,10 +23,10 @@ from numpyro.infer import NUTS, init_to_median
 from numpyro.infer.util import initialize_model
 
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
+from rgfactor.inference.compile_options import RUN_ONCE
 from rgfactor.inference.init import init_strategy
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
-from rgfactor.inference.svi import RUN_ONCE
 
 CHUNK = 100   # at most this many transitions per compiled call (the progress bar and Ctrl-C act between calls)
 FIELDS = ("diverging", "num_steps", "step_size", "energy", "accept_prob")

@@ -27,6 +27,7 @@ from numpyro.infer import SVI, Trace_ELBO, init_to_median, init_to_sample
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
+from rgfactor.inference.compile_options import RUN_ONCE   # the set-up and the draws run once per fit
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
@@ -81,12 +82,6 @@ class Recipe:
 
 def _start(init_values):
     return init_to_median(num_samples=15) if init_values is None else values_then_median(init_values)
-
-
-# The set-up and the draws run once per fit, so they are compiled with XLA's backend optimisation off
-# (LLVM -O0): the first GFA fit of benchmarks/first_fit.py 10.9 -> 9.3 s. The optimiser's chunk of
-# steps keeps the default: at -O0 its steps ran several times slower (that fit 14.2 s).
-RUN_ONCE = {"xla_backend_optimization_level": 0}
 
 
 @partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)

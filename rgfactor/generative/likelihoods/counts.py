@@ -267,19 +267,15 @@ class NegativeBinomial(_PolyaGamma):
         y, mask = vd["y"], vd["mask"]
         prior = self.dispersion_prior()
 
-        def f(lp):
+        def f(lp, known_gamma=None):   # known_gamma: the lgamma sum at lp, kept by the caller (XLA drops ours)
             gamma_sum, rest = self._collapsed_parts(y, mask, e_eta, var_eta, lp)
+            gamma_sum = gamma_sum if known_gamma is None else known_gamma
             return scale * (gamma_sum + rest) + prior.log_prob(jnp.exp(lp)), gamma_sum
 
         g, h = self.collapsed_derivatives(y, mask, e_eta, var_eta, log_phi, scale)
         step = jnp.where(h < 0, -g / jnp.where(h < 0, h, -1.0), 0.5 * jnp.sign(g))
         step = jnp.clip(step, -1.0, 1.0)
-        if gamma_sum is None:
-            f0, best_gamma = f(log_phi)
-        else:   # the lgamma part of f(log_phi) is dead code for XLA then
-            best_gamma = gamma_sum
-            f0 = scale * (gamma_sum + self._collapsed_parts(y, mask, e_eta, var_eta, log_phi)[1]) \
-                + prior.log_prob(jnp.exp(log_phi))
+        f0, best_gamma = f(log_phi, gamma_sum)
         best = log_phi
         accepted = jnp.zeros_like(log_phi, dtype=bool)
         for t in (1.0, 0.5):
