@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rgfactor.generative.model import Model
+from rgfactor.inference.compile_options import FAST_COMPILE
 
 MIN_BUCKET = 16
 
@@ -97,7 +98,7 @@ def _newton_terms(model: Model, params: dict, data: dict, z):
     return g_z, h_z
 
 
-@partial(jax.jit, static_argnames=("model", "n_iter"))
+@partial(jax.jit, static_argnames=("model", "n_iter"), compiler_options=FAST_COMPILE)
 def laplace_factors(params: dict, data: dict, model: Model, n_iter: int = 30) -> tuple[jax.Array, jax.Array]:
     """Laplace approximation of p(z_n | y_n, globals) for every subject in ``data``.
 
@@ -155,7 +156,7 @@ def laplace_draws(mean: jax.Array, cov: jax.Array, num_draws: int, random_state:
     return mean + jnp.einsum("nij,snj->sni", chol, eps)
 
 
-@partial(jax.jit, static_argnames=("model", "view", "num_draws"))
+@partial(jax.jit, static_argnames=("model", "view", "num_draws"), compiler_options=FAST_COMPILE)
 def _predictive_mean(params, data, mean, cov, key, model: Model, view: str, num_draws: int):
     chol = jnp.linalg.cholesky(cov + 1e-9 * jnp.eye(cov.shape[-1]))
     lin, nuis = model.view_params(view, params, data)

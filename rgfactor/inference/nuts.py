@@ -23,7 +23,7 @@ from numpyro.infer import NUTS, init_to_median
 from numpyro.infer.util import initialize_model
 
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
-from rgfactor.inference.compile_options import RUN_ONCE
+from rgfactor.inference.compile_options import FAST_COMPILE, RUN_ONCE
 from rgfactor.inference.init import init_strategy
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
@@ -64,7 +64,7 @@ def _start(sampler: Sampler, key, data, init_params):
     return sampler.kernel(key, data, init_params)[1]
 
 
-@partial(jax.jit, static_argnums=(0, 3))
+@partial(jax.jit, static_argnums=(0, 3), compiler_options=FAST_COMPILE)
 def _advance(sampler: Sampler, state, data, n: int):
     # the kernel's transition function is set up by its init (NumPyro keeps the adaptation schedule in
     # closures); that init's own outputs are unused here and compiled away
