@@ -14,6 +14,7 @@ of a constant coefficient at prior odds 1. Its calibration (over simulated repli
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import arviz as az
 import jax
@@ -25,6 +26,7 @@ from numpyro.infer.util import log_density
 
 from rgfactor.data.spatial import SpatialArrays
 from rgfactor.generative.svc import RESPONSE, SVCModel
+from rgfactor.inference.compile_options import FAST_COMPILE
 
 INTERVAL = (2.5, 97.5)   # central 95% intervals throughout the SVC summaries
 
@@ -41,11 +43,21 @@ def linear_predictor_draws(model: SVCModel, draws: dict, data: dict, *, chunk: i
     sub = flat.get("subject_effect")
     for a in range(0, flat["beta_mean"].shape[0], chunk):
         b = slice(a, a + chunk)
-        eta = jax.vmap(lambda m, w, u: model.linear_predictor(data, m, w, u))(
-            jnp.asarray(flat["beta_mean"][b]), jnp.asarray(flat["gp_weight"][b]),
-            jnp.asarray(sub[b]) if sub is not None else jnp.zeros((flat["beta_mean"][b].shape[0], 1)))
-        out.append(np.asarray(eta))
+        out.append(np.asarray(_linear_predictor(model, data, flat["beta_mean"][b], flat["gp_weight"][b],
+                                                None if sub is None else sub[b])))
     return np.concatenate(out)
+
+
+@partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
+def _linear_predictor(model: SVCModel, data: dict, beta_mean, gp_weight, subject_effect):
+    if subject_effect is None:
+        return jax.vmap(lambda m, w: model.linear_predictor(data, m, w))(beta_mean, gp_weight)
+    return jax.vmap(lambda m, w, u: model.linear_predictor(data, m, w, u))(beta_mean, gp_weight, subject_effect)
+
+
+@partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
+def _log_likelihood(model: SVCModel, eta, params: dict, y):
+    return model.likelihood.distribution(eta, params).log_prob(y)
 
 
 def pointwise_log_likelihood(model: SVCModel, draws: dict, data: dict) -> np.ndarray:
@@ -55,7 +67,7 @@ def pointwise_log_likelihood(model: SVCModel, draws: dict, data: dict) -> np.nda
     params = {k: v.reshape(-1, *v.shape[2:])[:, 0][:, None]
               for k, v in model.likelihood.params(RESPONSE, draws).items()}
     mask = np.asarray(data["mask"])
-    lp = np.asarray(model.likelihood.distribution(jnp.asarray(eta), params).log_prob(data["y"]))
+    lp = np.asarray(_log_likelihood(model, eta, params, data["y"]))
     return lp[:, mask].reshape(shape + (-1,))
 
 
@@ -67,6 +79,23 @@ def spatial_share(draws: dict, design: np.ndarray, eta: np.ndarray, offset: np.n
     spatial = (design[None] * f).var(axis=1)
     total = (eta - offset[None]).var(axis=1)
     return spatial / np.maximum(total, 1e-300)[:, None]
+
+
+@partial(jax.jit, static_argnums=(0, 1), compiler_options=FAST_COMPILE)
+def _conditional_amplitude(program, chunk: int, data: dict, sub: dict, grid, j):
+    """Per draw in ``sub``: the conditional density of amplitude_j at 0 (the grid's first point) and at the
+    grid's end, relative to its maximum, by the trapezoidal rule on ``grid``. One compiled program per model
+    (``j`` and the grid are traced), reused by every term and by later fits of the same model."""
+    def cond(draw):
+        def lp(a):
+            params = {**draw, "amplitude": draw["amplitude"].at[j].set(a)}
+            return log_density(program, (data,), {}, params)[0]
+
+        logp = jax.vmap(lp)(grid)
+        dens = jnp.exp(logp - jnp.max(logp))
+        return dens[0] / jnp.trapezoid(dens, grid), dens[-1]
+
+    return jax.lax.map(cond, sub, batch_size=chunk)
 
 
 def amplitude_savage_dickey(model: SVCModel, data: dict, sampled: dict, *, n_draws: int = 100, n_grid: int = 64,
@@ -96,18 +125,7 @@ def amplitude_savage_dickey(model: SVCModel, data: dict, sampled: dict, *, n_dra
             top = 3.0 * float(np.max(flat["amplitude"][:, j]))
             # the density at 0 is its limit from above (the Exponential's support excludes 0 itself)
             grid = jnp.asarray(top * np.concatenate([[1e-12], np.geomspace(1e-4, 1.0, n_grid - 1)]))
-
-            def cond(draw, grid=grid, j=j):
-                def lp(a):
-                    params = {**draw, "amplitude": draw["amplitude"].at[j].set(a)}
-                    return log_density(program, (data,), {}, params)[0]
-
-                logp = jax.vmap(lp)(grid)
-                dens = jnp.exp(logp - jnp.max(logp))
-                norm = jnp.trapezoid(dens, grid)
-                return dens[0] / norm, dens[-1]
-
-            p0, tail = jax.lax.map(cond, sub, batch_size=chunk)
+            p0, tail = _conditional_amplitude(program, chunk, data, sub, grid, j)
             bf = float(np.mean(np.asarray(p0))) / rates[j]
             rows.append({"bayes_factor_constant": bf, "p_constant": bf / (1.0 + bf),
                          "grid_tail": float(np.max(np.asarray(tail)))})
