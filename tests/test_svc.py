@@ -188,6 +188,25 @@ def test_predict_and_roundtrip(fitted, tmp_path):
     np.testing.assert_allclose(back.predict(X, C).values, pred, rtol=1e-10)
 
 
+@pytest.mark.timeout(300)
+def test_a_second_fit_of_an_equal_model_compiles_no_summary_program_again(fitted):
+    """The summaries (Savage-Dickey, linear predictor, log-likelihood) and the basis's functions are
+    compiled once per model / basis: refitting the same model (another seed) adds no program to their caches,
+    where op-by-op evaluation compiled dozens of small programs in every fit."""
+    from rgfactor.generative import hsgp
+    from rgfactor.posterior import svc as post
+
+    _, y, X, C, _ = fitted
+    programs = [post._conditional_amplitude, post._linear_predictor, post._log_likelihood, hsgp._raw_phi]
+    before = [f._cache_size() for f in programs]
+    assert min(before) >= 1, before   # the fixture's fit used each of them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = SVC(num_warmup=300, num_draws=300, target_accept=0.95, n_basis=10, random_state=1).fit(y, X, C)
+    assert [f._cache_size() for f in programs] == before
+    assert np.isfinite(again.spatial_variation()["p_constant"]).all()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_poisson_varying_coefficient_by_svi():
