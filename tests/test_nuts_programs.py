@@ -12,7 +12,7 @@ import pytest
 import rgfactor as rgf
 from rgfactor.inference import nuts as N
 
-PROGRAMS = (N._start, N._advance, N._constrain)
+PROGRAMS = (N._initial_params, N._start, N._advance, N._constrain)
 
 
 def normal_mean(y):

@@ -22,9 +22,10 @@ import numpy as np
 from numpyro.infer import NUTS, init_to_median
 from numpyro.infer.util import initialize_model
 
+from rgfactor.errors import InferenceError
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.inference.compile_options import FAST_COMPILE, RUN_ONCE
-from rgfactor.inference.init import init_strategy
+from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
@@ -78,6 +79,15 @@ def _advance(sampler: Sampler, state, data, n: int):
 
 
 @partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+def _initial_params(program, key, data, init_values):
+    """A chain's start as NumPyro's MCMC would draw it with ``key``: ``init_values`` where given, the prior
+    median elsewhere. One compiled program per model (run eagerly, NumPyro's initialisation compiled ~200
+    small programs of one operation each in every fresh process)."""
+    return initialize_model(jax.random.split(key)[1], program, model_args=(data,),
+                            init_strategy=values_then_median(init_values)).param_info
+
+
+@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
 def _constrain(sampler: Sampler, z, data):
     kernel, _ = sampler.kernel(jax.random.PRNGKey(0), data, jax.tree_util.tree_map(lambda v: v[0], z))
     return jax.vmap(kernel.postprocess_fn((data,), {}))(z)
@@ -110,8 +120,12 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
         start = None
         if init_values is not None:   # the values where given, the prior median elsewhere, drawn with the key
             # NumPyro's kernel would use for its own start (so the chains start as under numpyro's MCMC)
-            start = initialize_model(jax.random.split(key)[1], program, model_args=(data,),
-                                     init_strategy=init_strategy(init_values)).param_info
+            start = _initial_params(program, key, data, {k: np.asarray(v) for k, v in init_values.items()})
+            finite = np.isfinite(float(start.potential_energy)) and all(
+                np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(start.z_grad))
+            if not finite:   # what NumPyro's eager initialisation refused with a RuntimeError
+                raise InferenceError("NUTS: the log density or its gradient is not finite at the starting values; "
+                                     "check the data for extreme values.")
         state = _start(sampler, key, data, start)
         kept = []
         for i in range((num_warmup + num_samples) // n):
