@@ -61,3 +61,21 @@ def test_a_second_fit_of_an_equal_model_compiles_nothing_and_the_seed_decides():
     assert [f._cache_size() for f in PROGRAMS] == sizes
     np.testing.assert_array_equal(first.effects_["NIE"].values, again.effects_["NIE"].values)
     assert not np.array_equal(first.effects_["NIE"].values, other.effects_["NIE"].values)
+
+
+def log_rate_model(y):
+    """Poisson counts with a log rate: the log density is -inf at a rate of 0."""
+    rate = numpyro.sample("rate", dist.Exponential(1.0))
+    with numpyro.plate("obs", y.shape[0]):
+        numpyro.sample("y", dist.Poisson(rate), obs=y)
+
+
+@pytest.mark.timeout(120)
+def test_a_start_with_a_non_finite_log_density_is_refused_with_an_inference_error():
+    from rgfactor.errors import InferenceError
+
+    y = jnp.asarray([1.0, 3.0, 2.0])
+    with pytest.raises(InferenceError, match="not finite at the starting values"):
+        N.run_sampler(log_rate_model, y, num_warmup=10, num_samples=10, num_chains=1, init_values={"rate": 0.0})
+    res = N.run_sampler(log_rate_model, y, num_warmup=50, num_samples=50, num_chains=1, init_values={"rate": 2.0})
+    assert np.isfinite(res.draws["rate"]).all()
