@@ -1,0 +1,93 @@
+"""Which XLA programs a fit compiles, and where from: every compilation attributed to its Python caller.
+
+A fit in a fresh process should compile a handful of programs (the sweep or the optimiser's steps, the
+set-up, the draws); dozens of one-operation programs mean array code run op by op outside a compiled program
+(each operation then compiles a program of its own, 10-30 ms apiece on CPU). This lists, per program name and
+the last two rgfactor frames of the stack that compiled it, the count and the compile seconds.
+
+    python benchmarks/compile_log.py svc        # also: gfa, regions, mediation, gfa-nuts
+
+(The first-fit cases of benchmarks/first_fit.py, seed 0, in this process.)
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+import time
+import traceback
+import warnings
+
+import jax
+import numpy as np
+import pandas as pd
+
+
+def make_fit(case: str):
+    import rgfactor as rgf
+
+    if case == "svc":
+        rng = np.random.default_rng(2)
+        s = np.sort(rng.uniform(0.0, 10.0, 300))
+        x = rng.standard_normal(300)
+        y = rng.poisson(np.exp(1.0 + (0.3 + 0.4 * np.sin(s / 2.0)) * x)).astype(float)
+        units = [f"u{i}" for i in range(300)]
+        args = (pd.Series(y, index=units), pd.DataFrame({"x": x}, index=units), pd.DataFrame({"depth": s}, index=units))
+        return lambda: rgf.SVC("poisson", method="svi", max_iter=6000).fit(*args)
+    if case == "gfa":
+        data, _ = rgf.simulate.multiview(random_state=0)
+        return lambda: rgf.GFA(n_factors=5, method="svi", progress=False).fit(data)
+    if case == "regions":
+        data, _ = rgf.simulate.regions(n_subjects=60, n_regions=4, random_state=0)
+        return lambda: rgf.GFA(n_factors=2, factor_prior="gp", progress=False).fit(data)
+    if case == "mediation":
+        data, clin, _ = rgf.simulate.mediation(200, random_state=0)
+        return lambda: rgf.Mediation(mediators=["mediators"], num_warmup=300, num_draws=500, num_chains=1,
+                                     progress=False).fit(data, exposure=clin["exposure"], outcome=clin["y"])
+    if case == "gfa-nuts":
+        data, _ = rgf.simulate.multiview(n_subjects=60, n_factors=2,
+                                         views={"g": ("gaussian", 20), "b": ("bernoulli", 12)}, random_state=0)
+        return lambda: rgf.GFA(n_factors=2, method="nuts", num_warmup=300, num_draws=300, progress=False).fit(data)
+    raise SystemExit(f"unknown case '{case}'")
+
+
+class CompileLog(logging.Handler):
+    """Counts and seconds of XLA compilations by (program, last two rgfactor frames of the caller)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count, self.seconds = collections.Counter(), collections.Counter()
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if not msg.startswith("Finished XLA compilation of"):
+            return
+        frames = [f for f in traceback.extract_stack() if "/rgfactor/" in f.filename]
+        where = " < ".join(f"{f.filename.split('rgfactor/')[-1]}:{f.lineno}:{f.name}" for f in frames[-2:][::-1])
+        key = f"{msg.split()[4]} @ {where or '?'}"
+        self.count[key] += 1
+        self.seconds[key] += float(msg.split(" in ")[-1].split()[0])
+
+
+def main(argv=None) -> int:
+    case = (argv or sys.argv[1:] or ["svc"])[0]
+    warnings.simplefilter("ignore")
+    fit = make_fit(case)
+    log = CompileLog()
+    jax.config.update("jax_log_compiles", True)
+    for name in ("jax._src.dispatch", "jax._src.interpreters.pxla"):
+        logger = logging.getLogger(name)
+        logger.addHandler(log)
+        logger.propagate = False
+    t = time.perf_counter()
+    fit()
+    print(f"{case}: fit {time.perf_counter() - t:.1f} s, {sum(log.count.values())} programs compiled, "
+          f"{sum(log.seconds.values()):.1f} s compiling")
+    for key, sec in sorted(log.seconds.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"{sec:6.2f} s {log.count[key]:4d}  {key}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
