@@ -5,9 +5,9 @@ set-up, the draws); dozens of one-operation programs mean array code run op by o
 (each operation then compiles a program of its own, 10-30 ms apiece on CPU). This lists, per program name and
 the last two rgfactor frames of the stack that compiled it, the count and the compile seconds.
 
-    python benchmarks/compile_log.py svc        # also: gfa, regions, mediation, gfa-nuts
+    python benchmarks/compile_log.py svc        # or any other case of benchmarks/first_fit.py
 
-(The first-fit cases of benchmarks/first_fit.py, seed 0, in this process.)
+(The first fit, seed 0, of a case of benchmarks/first_fit.py, in this process.)
 """
 
 from __future__ import annotations
@@ -20,36 +20,7 @@ import traceback
 import warnings
 
 import jax
-import numpy as np
-import pandas as pd
-
-
-def make_fit(case: str):
-    import rgfactor as rgf
-
-    if case == "svc":
-        rng = np.random.default_rng(2)
-        s = np.sort(rng.uniform(0.0, 10.0, 300))
-        x = rng.standard_normal(300)
-        y = rng.poisson(np.exp(1.0 + (0.3 + 0.4 * np.sin(s / 2.0)) * x)).astype(float)
-        units = [f"u{i}" for i in range(300)]
-        args = (pd.Series(y, index=units), pd.DataFrame({"x": x}, index=units), pd.DataFrame({"depth": s}, index=units))
-        return lambda: rgf.SVC("poisson", method="svi", max_iter=6000).fit(*args)
-    if case == "gfa":
-        data, _ = rgf.simulate.multiview(random_state=0)
-        return lambda: rgf.GFA(n_factors=5, method="svi", progress=False).fit(data)
-    if case == "regions":
-        data, _ = rgf.simulate.regions(n_subjects=60, n_regions=4, random_state=0)
-        return lambda: rgf.GFA(n_factors=2, factor_prior="gp", progress=False).fit(data)
-    if case == "mediation":
-        data, clin, _ = rgf.simulate.mediation(200, random_state=0)
-        return lambda: rgf.Mediation(mediators=["mediators"], num_warmup=300, num_draws=500, num_chains=1,
-                                     progress=False).fit(data, exposure=clin["exposure"], outcome=clin["y"])
-    if case == "gfa-nuts":
-        data, _ = rgf.simulate.multiview(n_subjects=60, n_factors=2,
-                                         views={"g": ("gaussian", 20), "b": ("bernoulli", 12)}, random_state=0)
-        return lambda: rgf.GFA(n_factors=2, method="nuts", num_warmup=300, num_draws=300, progress=False).fit(data)
-    raise SystemExit(f"unknown case '{case}'")
+from first_fit import make_fit
 
 
 class CompileLog(logging.Handler):
@@ -81,7 +52,7 @@ def main(argv=None) -> int:
         logger.addHandler(log)
         logger.propagate = False
     t = time.perf_counter()
-    fit()
+    fit(0)
     print(f"{case}: fit {time.perf_counter() - t:.1f} s, {sum(log.count.values())} programs compiled, "
           f"{sum(log.seconds.values()):.1f} s compiling")
     for key, sec in sorted(log.seconds.items(), key=lambda kv: -kv[1])[:25]:

@@ -3,6 +3,7 @@ the Polya-Gamma bound, the sufficient-statistic path, draw shapes and errors."""
 
 from __future__ import annotations
 
+from functools import partial
 
 import jax
 import numpy as np
@@ -15,7 +16,8 @@ from rgfactor.errors import SpecError
 from rgfactor.generative.conjugate import pg_loglik_bound
 from rgfactor.inference.cavi import fit_cavi
 from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
-from rgfactor.inference.cavi_sweep import make_step
+from rgfactor.inference.cavi_sweep import _step, make_step
+from rgfactor.inference.compile_options import FAST_COMPILE, QUICK_COMPILE
 
 from conftest import cavi_cohort as simulate, cavi_model, fit_cavi_quiet
 
@@ -81,6 +83,30 @@ def test_dense_gaussian_path_equals_generic():
                 trace.append(float(elbo))
         traces.append(trace)
     np.testing.assert_allclose(traces[0], traces[1], rtol=1e-10)
+
+
+@pytest.mark.timeout(120)
+def test_fast_compile_options_compute_the_same_sweeps():
+    """XLA:CPU's elemental emitters (compile_options.FAST_COMPILE, with -O0: QUICK_COMPILE) change how the sweep
+    is compiled, not what it computes: the same ELBO trace and state as the default compilation, to round-off
+    (the programs may order a reduction differently)."""
+    arrays, _, _ = simulate(**THREE_VIEWS)
+    model = cavi_model(arrays, 4, site_effects="location")
+    plan = make_plan(model, arrays)
+    runs = []
+    with jax.enable_x64(True):
+        data, s0 = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 0)
+        for options in (None, FAST_COMPILE, QUICK_COMPILE):
+            step, state, trace = jax.jit(partial(_step, model, plan), compiler_options=options), s0, []
+            for _ in range(4):
+                state, elbo = step(state, data)
+                trace.append(float(elbo))
+            runs.append((np.array(trace), jax.tree_util.tree_leaves(jax.device_get(state))))
+    assert np.all(np.diff(runs[0][0]) > 0)
+    for trace, leaves in runs[1:]:
+        np.testing.assert_allclose(trace, runs[0][0], rtol=1e-10)
+        for a, b in zip(leaves, runs[0][1]):
+            np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.timeout(60)

@@ -50,8 +50,7 @@ def linear_predictor_draws(model: SVCModel, draws: dict, data: dict, *, chunk: i
 
 @partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
 def _linear_predictor(model: SVCModel, data: dict, beta_mean, gp_weight, subject_effect):
-    if subject_effect is None:
-        return jax.vmap(lambda m, w: model.linear_predictor(data, m, w))(beta_mean, gp_weight)
+    # subject_effect None (no groups) is an empty tree: vmap passes it through
     return jax.vmap(lambda m, w, u: model.linear_predictor(data, m, w, u))(beta_mean, gp_weight, subject_effect)
 
 
