@@ -197,7 +197,7 @@ def test_a_second_fit_of_an_equal_model_compiles_no_summary_program_again(fitted
     from rgfactor.posterior import svc as post
 
     _, y, X, C, _ = fitted
-    programs = [post._conditional_amplitude, post._linear_predictor, post._log_likelihood, hsgp._raw_phi]
+    programs = [post._conditional_amplitude, post._linear_predictor, post._log_likelihood, hsgp._raw_phi, hsgp._phi]
     before = [f._cache_size() for f in programs]
     assert min(before) >= 1, before   # the fixture's fit used each of them
     with warnings.catch_warnings():

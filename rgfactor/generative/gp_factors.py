@@ -104,11 +104,6 @@ def _smooth_weights(basis: HSGPBasis, gp_z, lengthscale, scale):
     return jnp.sqrt(scale)[..., None, :] * jnp.swapaxes(sd, -1, -2) * gp_z
 
 
-@partial(jax.jit, static_argnums=0)
-def _phi(basis: HSGPBasis, coords):
-    return basis.phi(coords)
-
-
 def median_neighbour_distance(coords: np.ndarray) -> float:
     """Median distance from each distinct location to its nearest other location (coordinate units)."""
     from scipy.spatial import cKDTree
@@ -282,7 +277,7 @@ class GPFactors(GPFactorsCavi):
         if "coordinates" not in data:
             raise DataError("factor_prior='gp' needs the subjects' coordinates: pass coordinates= to "
                             "MultiViewData.from_pandas.")
-        return _phi(self.basis, data["coordinates"])
+        return self.basis.phi(data["coordinates"])
 
     def smooth_weights(self, gp_z, lengthscale, scale):
         """(..., size, K) gp_weight from gp_z (..., size, K), lengthscale (..., K), scale (..., K) (HSGP basis)."""
@@ -353,4 +348,4 @@ class GPFactors(GPFactorsCavi):
     # ------------------------------------------------------------------ interpolation
     def smooth_part(self, coords, gp_weight):
         """(..., n, K) the smooth part sqrt(scale) f at ``coords`` (n, D) from gp_weight (..., size, K)."""
-        return jnp.einsum("nj,...jk->...nk", _phi(self.basis, jnp.asarray(coords)), jnp.asarray(gp_weight))
+        return jnp.einsum("nj,...jk->...nk", self.basis.phi(jnp.asarray(coords)), jnp.asarray(gp_weight))

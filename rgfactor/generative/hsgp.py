@@ -120,13 +120,19 @@ def basis_rule(kernel: str, half_ranges, lengthscale_lower: float, lengthscale_t
     return tuple(m), tuple(c)
 
 
-# The basis's array functions are compiled once per basis (a static argument): called outside a compiled
+# The basis's array functions (phi, raw_phi, the spectral density) are compiled once per basis (a static argument),
+# for every user of the basis (SVC, GP factors, region factors): called outside a compiled
 # program (the basis's construction, draws, summaries) their dozens of small operations would otherwise each
 # be compiled as a program of its own (an SVC fit compiled ~120 such programs, 1.7 s). Inside a traced
 # program they are inlined.
 @partial(jax.jit, static_argnums=0)
 def _raw_phi(basis: HSGPBasis, coords):
     return eigenfunctions(basis.scaled(coords), ell=basis.ell, m=list(basis.n_basis))
+
+
+@partial(jax.jit, static_argnums=0)
+def _phi(basis: HSGPBasis, coords):
+    return _raw_phi(basis, coords) - jnp.asarray(basis.basis_mean)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -244,7 +250,7 @@ class HSGPBasis:
 
     def phi(self, coords):
         """(n, size) centred basis functions at ``coords`` (coordinate units)."""
-        return self.raw_phi(coords) - jnp.asarray(self.basis_mean)
+        return _phi(self, coords)
 
     def sqrt_spectral_density(self, lengthscale):
         """(..., size) sqrt of the unit-variance spectral density at the basis frequencies, for
