@@ -125,6 +125,41 @@ def test_state_types_stable_across_a_sweep():
     assert sig(s0) == sig(s1)
 
 
+@pytest.mark.timeout(120)
+def test_first_sweep_overlapped_equals_plain_call():
+    """cavi.first_sweep (the sweep compiled on a worker thread for a template state while the factors' start
+    and ``while_compiling`` run on the caller's thread) returns exactly what the plain call returns; the
+    template (factors at zero) plus cavi_init.with_factors is the state init_state builds; an error on either
+    thread is raised to the caller, after the other thread has finished."""
+    from rgfactor.inference.cavi import first_sweep
+    from rgfactor.inference.cavi_init import start_factors, with_factors
+
+    arrays, _, _ = simulate(**THREE_VIEWS)
+    model = cavi_model(arrays, 4, site_effects="location")
+    plan = make_plan(model, arrays)
+    with jax.enable_x64(True):
+        data, s0 = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 3)
+        template = init_state(model, plan, arrays, 3, factors=np.zeros((arrays.n_subjects, 4)))
+        start = lambda: with_factors(template, model, start_factors(model, arrays, 3), 3)  # noqa: E731
+        for a, b in zip(jax.tree_util.tree_leaves(start()), jax.tree_util.tree_leaves(s0)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        step = jax.jit(partial(_step, model, plan))   # a program of its own: compiled by first_sweep
+        calls = []
+        state, elbo = first_sweep(step, template, data, start, lambda: calls.append(1))
+        want_state, want_elbo = make_step(model, plan)(s0, data)
+        assert calls == [1] and float(elbo) == float(want_elbo)
+        for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(want_state)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+        def fails():
+            raise ValueError("no start")
+
+        with pytest.raises(ValueError, match="no start"):
+            first_sweep(step, template, data, fails, lambda: None)
+        with pytest.raises(ValueError, match="while compiling"):
+            first_sweep(step, template, data, start, lambda: (_ for _ in ()).throw(ValueError("while compiling")))
+
+
 # ----------------------------------------------------------------------------- recovery
 @pytest.mark.timeout(120)
 def test_recovers_factors_gaussian_bernoulli_nb():
@@ -281,6 +316,37 @@ def test_lgamma_positive_matches_scipy():
     with jax.enable_x64(True):
         got = np.asarray(lgamma_positive(jax.numpy.asarray(x)))
     np.testing.assert_allclose(got, gammaln(x), rtol=1e-10, atol=1e-8)
+
+
+def test_beta_entropy_and_prior_log_normalisers():
+    """beta_entropy (one stacked call per special function) equals the Beta entropy computed by SciPy
+    over the arguments the sweep sees (1 to 1 + number of features; the terms reach 5e4 in magnitude and
+    cancel, so agreement to 1e-8 absolute is float64's); gamma_elp and beta_elp give the same value with
+    the prior's constants evaluated by SciPy at trace time and with traced prior parameters."""
+    import numpyro.distributions as dist
+    from scipy.special import betaln, digamma
+
+    from rgfactor.generative.conjugate import beta_elp, beta_entropy, gamma_elp
+
+    a = np.array([1.0, 1.5, 3.0, 40.0, 2001.0, 1.0])
+    b = np.array([1.0, 7.0, 1999.0, 2.5, 1.0, 5001.0])
+    with jax.enable_x64(True):
+        jnp = jax.numpy
+        want = betaln(a, b) - (a - 1) * digamma(a) - (b - 1) * digamma(b) + (a + b - 2) * digamma(a + b)
+        np.testing.assert_allclose(np.asarray(beta_entropy(jnp.asarray(a), jnp.asarray(b))), want, rtol=0, atol=1e-8)
+        mean, mean_log = jnp.asarray([0.5, 2.0, 9.0]), jnp.asarray([-1.0, 0.4, 2.1])
+
+        def elps(c, r, b1, b0):
+            return (gamma_elp(dist.Gamma(c, r), mean, mean_log),
+                    beta_elp(dist.Beta(b1, b0), mean_log - 3.0, -jnp.abs(mean_log) - 0.1))
+
+        const = jax.jit(lambda: elps(2.5, 0.7, 1.3, 4.0))()
+        traced = jax.jit(elps)(2.5, 0.7, 1.3, 4.0)
+        for x, y in zip(const, traced):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(const[0]),
+                                   np.asarray(dist.Gamma(2.5, 0.7).log_prob(jnp.exp(mean_log)))
+                                   + 0.7 * (jnp.exp(mean_log) - mean), rtol=1e-12)
 
 
 @pytest.mark.timeout(120)

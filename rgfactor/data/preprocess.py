@@ -231,7 +231,10 @@ def _nan_mean_sd(x: np.ndarray, standardise: ViewPreprocessing | None = None, ch
             if standardise is not None:
                 block = np.subtract(block, np.asarray(standardise.mean[a:a + chunk], dtype=x.dtype))
                 block /= np.asarray(standardise.sd[a:a + chunk], dtype=x.dtype)
-            mean[a:a + chunk], sd[a:a + chunk] = np.nanmean(block, axis=0), np.nanstd(block, axis=0)
+            if np.isnan(block).any():
+                mean[a:a + chunk], sd[a:a + chunk] = np.nanmean(block, axis=0), np.nanstd(block, axis=0)
+            else:   # a complete block: the same statistics without NaN bookkeeping (a third of the time)
+                mean[a:a + chunk], sd[a:a + chunk] = block.mean(axis=0), block.std(axis=0)
     return mean, sd
 
 

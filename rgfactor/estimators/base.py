@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 import warnings
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 from sklearn.base import BaseEstimator
 
 from rgfactor.data.multiview import MultiViewData
@@ -21,9 +22,12 @@ from rgfactor.inference.interrupt import interruptible
 from rgfactor.inference.init import pca_init
 from rgfactor.inference.newsubjects import NewSubjects, new_subject_posterior, predictive_mean
 from rgfactor.posterior.diagnostics import nuts_diagnostics
-from rgfactor.posterior.idata import build_posterior
+from rgfactor.posterior.idata import build_posterior, prepare
 from rgfactor.estimators.regions import RegionFactorsMixin
 from rgfactor.estimators.smooth import SmoothFactorsMixin, check_new_coordinates, resolution_warnings
+
+if TYPE_CHECKING:   # xarray is imported where it is used: a fit imports it while XLA compiles (posterior.idata.prepare)
+    import xarray as xr
 
 
 class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
@@ -115,7 +119,7 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
                          max_iter=self.max_iter, tol=self.tol, learning_rate=self.learning_rate,
                          num_draws=self.num_draws, num_warmup=self.num_warmup, num_chains=self.num_chains,
                          batch_size=self.batch_size, devices=self.devices,
-                         random_state=self.random_state, progress=progress)
+                         random_state=self.random_state, progress=progress, while_compiling=prepare)
         diagnostics = {"method": method, "sparsity": sparsity, **run.diagnostics}
         mdata = model.prepare_data(model_data(arrays, host=True)) if mdata is None else mdata
         idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
@@ -155,6 +159,8 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
     def variance_explained(self, total: bool = False) -> xr.DataArray:
         """Fraction of variance explained per (view, factor), in [0, 1] (definition:
         :mod:`rgfactor.posterior.variance`); ``total=True`` gives all factors together, dims (view,)."""
+        import xarray as xr
+
         self._check_fitted()
         views = list(self.config_.view_names)
         if total:
@@ -230,6 +236,8 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
         Subjects may have any subset of the fitted views; preprocessing is the one fitted on the
         training cohort. See :mod:`rgfactor.inference.newsubjects`.
         """
+        import xarray as xr
+
         post = self.factor_posterior(new_data)
         return xr.DataArray(np.asarray(post.mean), dims=[SUBJECT, FACTOR],
                             coords={SUBJECT: list(post.arrays.subjects), FACTOR: factor_labels(self.config_.n_factors)})
@@ -241,6 +249,8 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
         Bernoulli views, expected counts per unit size factor for count views. The subjects' own
         values of ``view``, if given, are ignored (predict genomics from imaging).
         """
+        import xarray as xr
+
         post = self.factor_posterior(new_data, hide=view)
         mu = predictive_mean(self.model_, view, post.params, post.data, post.mean, post.cov, num_draws=num_draws,
                              random_state=self.random_state)

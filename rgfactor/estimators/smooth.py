@@ -6,9 +6,10 @@ Nat Methods 19:179, on an HSGP basis).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from rgfactor.data.coordinates import check_subject_coordinates
 from rgfactor.data.checks import normalise_ids
@@ -16,6 +17,9 @@ from rgfactor.dims import FACTOR, SUBJECT, factor_labels
 from rgfactor.errors import DataError, SpecError
 
 INTERVAL = (0.025, 0.975)
+
+if TYPE_CHECKING:   # xarray is imported where it is used (rgfactor.posterior.idata.prepare)
+    import xarray as xr
 
 
 def check_new_coordinates(coordinates, names, basis) -> np.ndarray:
@@ -122,5 +126,7 @@ class SmoothFactorsMixin:
         w = self.idata_.posterior["gp_weight"].mean(("chain", "draw")).values
         z = np.asarray(prior.smooth_part(x, w))
         labels = list(normalise_ids(coordinates.index, "coordinates"))
+        import xarray as xr
+
         return xr.DataArray(z, dims=[SUBJECT, FACTOR],
                             coords={SUBJECT: labels, FACTOR: factor_labels(self.config_.n_factors)})

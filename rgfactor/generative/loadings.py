@@ -156,8 +156,9 @@ class ARDLoadings:
         conditional given each draw's loadings: alpha_k ~ Gamma(a + D/2, b + |w_k|^2 / 2), and from
         the prior Gamma(a, b) for a factor inactive in the view."""
         name = name or f"W_{view}"
-        if name in draws:
-            draws[name] = draws[name] * self.mask(draws[name].shape[-1])
+        if name in draws and self.activity is not None:   # in the draws' precision (float32 draws stay float32)
+            w = np.asarray(draws[name])
+            draws[name] = w * self.mask(w.shape[-1]).astype(w.dtype)
         if f"{name}_collapsed" in draws and f"alpha_{view}" not in draws:
             w = draws[name]
             n_features, k = w.shape[-2:]

@@ -15,7 +15,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from rgfactor.generative.conjugate import beta_elp, beta_log_moments, gamma_elp, gamma_moments, normal_precision_elp
+from rgfactor.generative.conjugate import (beta_elp, beta_entropy, beta_log_moments, gamma_elp, gamma_moments,
+                                           normal_precision_elp)
 from rgfactor.generative.loadings import ALPHA, W, ARDLoadings, _plates
 from rgfactor.generative.variables import FACTOR_SCALE, HELPER, Role, Variable
 
@@ -69,15 +70,25 @@ class SpikeSlabLoadings(ARDLoadings):
         e_alpha = q["alpha_a"] / q["alpha_b"]
         e_log_th, e_log_1mth = beta_log_moments(q["theta_a"], q["theta_b"])
 
+        # column j of an array (along ``axis``) and its replacement by lax's dynamic indexing with j known to be
+        # in range: NumPy-style indexing's handling of negative indices made this loop a third of S1's sweep
+        def col(x, j, axis=-1):
+            return jax.lax.dynamic_index_in_dim(x, j, axis=axis, keepdims=False, allow_negative_indices=False)
+
+        def put(x, v, j):
+            return jax.lax.dynamic_update_index_in_dim(x, v, j, axis=-1, allow_negative_indices=False)
+
         def body(j, carry):
             ew, mu, lam, logit = carry
-            g_j = gram[:, j, :]
-            lam_j = e_alpha[j] + g_j[:, j]
-            mu_j = (lin[:, j] - jnp.sum(g_j * ew, axis=1) + g_j[:, j] * ew[:, j]) / lam_j
-            logit_j = (e_log_th[j] - e_log_1mth[j] + 0.5 * lam_j * mu_j**2 - 0.5 * jnp.log(lam_j)
-                       + 0.5 * jnp.log(e_alpha[j]))
-            ew = ew.at[:, j].set(jax.nn.sigmoid(logit_j) * mu_j)
-            return ew, mu.at[:, j].set(mu_j), lam.at[:, j].set(lam_j), logit.at[:, j].set(logit_j)
+            g_j = col(gram, j, axis=1)   # gram[:, j, :]
+            g_jj = col(g_j, j)
+            e_alpha_j = col(e_alpha, j)
+            lam_j = e_alpha_j + g_jj
+            mu_j = (col(lin, j) - jnp.sum(g_j * ew, axis=1) + g_jj * col(ew, j)) / lam_j
+            logit_j = (col(e_log_th, j) - col(e_log_1mth, j) + 0.5 * lam_j * mu_j**2 - 0.5 * jnp.log(lam_j)
+                       + 0.5 * jnp.log(e_alpha_j))
+            ew = put(ew, jax.nn.sigmoid(logit_j) * mu_j, j)
+            return ew, put(mu, mu_j, j), put(lam, lam_j, j), put(logit, logit_j, j)
 
         ew, mu, lam, logit = jax.lax.fori_loop(0, k, body, (q["Ew"], q["W_mu"], q["W_lam"], q["W_logit"]))
         gam = jax.nn.sigmoid(logit)
@@ -132,18 +143,21 @@ class SpikeSlabLoadings(ARDLoadings):
         h_s = jax.nn.softplus(logit) - gam * logit
         return (jnp.sum(gam * h_slab + (1.0 - gam) * h_spike + h_s)
                 + jnp.sum(dist.Gamma(q["alpha_a"], q["alpha_b"]).entropy())
-                + jnp.sum(dist.Beta(q["theta_a"], q["theta_b"]).entropy()))
+                + jnp.sum(beta_entropy(q["theta_a"], q["theta_b"])))
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         k = q["W_mu"].shape[1]
         gam = (1.0 / (1.0 + np.exp(-q["W_logit"]))).astype(np.float32)
         s = rng.random((num_draws,) + gam.shape, dtype=np.float32) < gam[None]
-        v = (q["W_mu"].astype(np.float32)[None]
-             + rng.standard_normal(s.shape, dtype=np.float32) / np.sqrt(q["W_lam"]).astype(np.float32)[None])
+        w = rng.standard_normal(s.shape, dtype=np.float32)   # the slab draw v, then s * v, in place
+        w *= (1.0 / np.sqrt(q["W_lam"])).astype(np.float32)[None]
+        w += q["W_mu"].astype(np.float32)[None]
+        w *= s
+        if self.activity is not None:
+            w *= self.mask(k).astype(np.float32)
         alpha = rng.gamma(shape=q["alpha_a"], scale=1.0 / q["alpha_b"], size=(num_draws, k))
         theta = rng.beta(q["theta_a"], q["theta_b"], size=(num_draws, k))
-        return {f"W_{view}": np.where(s, v, np.float32(0.0)) * self.mask(k).astype(np.float32), f"alpha_{view}": alpha,
-                f"theta_{view}": theta}
+        return {f"W_{view}": w, f"alpha_{view}": alpha, f"theta_{view}": theta}
 
     def cavi_means(self, view: str, q: dict) -> dict:
         k = q["W_mu"].shape[1]

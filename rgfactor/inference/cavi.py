@@ -11,7 +11,9 @@ the priors per engine. The maths and a math-to-code table are in docs/cavi.md.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,7 +24,7 @@ from rgfactor.data.arrays import ModelArrays
 from rgfactor.errors import ConvergenceWarning, InferenceError, SpecError
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
-from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data
+from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data, start_factors, with_factors
 from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step, sweep_work
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
@@ -104,9 +106,49 @@ def check_cavi(model: Model, arrays: ModelArrays) -> None:
         raise SpecError("the closed-form engine needs a known site for every training subject.")
 
 
+def first_sweep(step, template, data, start, while_compiling=None):
+    """The first sweep from the state ``start()``: ``step(start(), data)``, compiled on a worker thread for
+    the shapes of ``template`` while this thread computes ``start()`` and then runs ``while_compiling()``.
+
+    In a fresh process the first call of the compiled sweep traces, lowers and compiles it (S1: 1.1 s of a
+    3-4 s fit). Tracing holds Python's GIL; XLA's compilation does not. So the worker traces and lowers the
+    sweep for ``template`` (a state of the same shapes and types: the factors' start does not change them)
+    while this thread computes the start (the PCA: mostly NumPy and BLAS, which release the GIL), then
+    compiles it while this thread runs ``while_compiling`` (what the caller needs after the fit anyway:
+    importing the posterior layer's libraries). The compiled program lands in JAX's caches, where the call
+    (and the next fit of the same shapes) finds it; a start of other shapes would only be compiled again.
+    Errors of either thread are raised here, once both have finished.
+    """
+    if while_compiling is None or not hasattr(step, "lower"):   # (a wrapped step: no compilation to overlap)
+        return step(start(), data)
+    lowered, state = threading.Event(), concurrent.futures.Future()
+
+    def run():
+        try:
+            with jax.enable_x64(True):   # JAX's configuration contexts are per thread
+                program = step.lower(template, data)
+        finally:
+            lowered.set()
+        program.compile()
+        first = state.result()
+        with jax.enable_x64(True):
+            return step(first, data)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rgfactor-sweep") as pool:
+        future = pool.submit(run)
+        try:
+            state.set_result(start())
+        except BaseException as e:   # the worker must not wait for a state that will not come
+            state.set_exception(e)
+            raise
+        lowered.wait()
+        while_compiling()
+        return future.result()
+
+
 def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: float = 1e-6,
              num_draws: int = 200, random_state: int = 0, progress=False,
-             shard_subjects: bool = False, dense: bool = True, devices=None) -> CaviResult:
+             shard_subjects: bool = False, dense: bool = True, devices=None, while_compiling=None) -> CaviResult:
     """Fit ``model`` to ``arrays`` by mean-field CAVI and draw from the variational posterior.
 
     Parameters
@@ -126,6 +168,8 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
     dense : use the sufficient-statistic path for fully observed Gaussian views (False: the
         (subject, feature) path everywhere; same ELBO).
     devices : shard over these devices ('all', a number, or a list; implies ``shard_subjects``).
+    while_compiling : a function of no arguments run on this thread while the first sweep is traced,
+        compiled and run on another (:func:`first_sweep`); the caller's own set-up for after the fit.
 
     Returns
     -------
@@ -142,15 +186,19 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
     converged = False
     with jax.enable_x64(True):
         data = prepare_data(model, plan, arrays)
-        state = init_state(model, plan, arrays, random_state)
         if shard_subjects or devices is not None:
-            data, state = shard_over_subjects(data, state, "all" if devices is None else devices)
+            data, state = shard_over_subjects(data, init_state(model, plan, arrays, random_state),
+                                              "all" if devices is None else devices)
+            template, start = state, lambda: state
+        else:   # the first sweep is compiled for the state's shapes while the factors' start is computed
+            template = init_state(model, plan, arrays, random_state, factors=np.zeros((arrays.n_subjects, model.n_factors)))
+            start = lambda: with_factors(template, model, start_factors(model, arrays, random_state), random_state)
         work = sweep_work(plan, arrays.n_subjects, [v.n_features for v in arrays.views], model.n_factors)
         step = make_step(model, plan, quick_compile=work < QUICK_COMPILE_WORK)
         bar = make_bar(max_iter, "CAVI (compiling)", progress, unit="sweep")
         for it in range(max_iter):
             check_interrupt()
-            state, elbo = step(state, data)
+            state, elbo = step(state, data) if it else first_sweep(step, template, data, start, while_compiling)
             value = float(elbo)
             if it == 0 and bar is not None:
                 bar.set_description("CAVI", refresh=False)

@@ -231,11 +231,26 @@ def _asjax(tree):
     return jnp.asarray(np.asarray(tree, dtype=np.float64))   # converted on the host (no XLA program)
 
 
-def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int) -> dict:
-    """First variational state. Inside ``jax.enable_x64(True)``."""
-    n, k = arrays.n_subjects, model.n_factors
+def start_factors(model: Model, arrays: ModelArrays, random_state: int) -> np.ndarray:
+    """(n_subjects, K) start of the factors: :func:`pca_factors` with the first view's term designs
+    (site one-hot, covariates) regressed out."""
     design = np.concatenate([t.design(arrays) for t in model.views[0].terms], axis=1)
-    z = pca_factors(arrays, k, random_state, design)
+    return pca_factors(arrays, model.n_factors, random_state, design)
+
+
+def with_factors(state: dict, model: Model, factors: np.ndarray, random_state: int) -> dict:
+    """``state`` with the factors started at ``factors`` (n_subjects, K): the factor prior's q from them and
+    q(Z)'s mean; nothing else in the first state depends on the factors. Inside ``jax.enable_x64(True)``."""
+    z, q_factors = model.factors.cavi_init(factors, random_state)
+    return {**state, "local": {**state["local"], "Z_m": _asjax(z)}, "global": {**state["global"], "factors": _asjax(q_factors)}}
+
+
+def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int,
+               factors: np.ndarray | None = None) -> dict:
+    """First variational state, the factors started at ``factors`` (n_subjects, K; default
+    :func:`start_factors`). Inside ``jax.enable_x64(True)``."""
+    n, k = arrays.n_subjects, model.n_factors
+    z = start_factors(model, arrays, random_state) if factors is None else factors
     z, q_factors = model.factors.cavi_init(z, random_state)
     local_views, global_views = [], []
     for vm, v in zip(model.views, arrays.views):

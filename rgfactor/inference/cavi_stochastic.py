@@ -29,6 +29,7 @@ from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import Plan, init_state, make_plan, prepare_data
 from rgfactor.inference.cavi_sweep import (cross, eta_moments, outer_second, set_terms, terms_natural,
                                           weighted_coefficients)
+from rgfactor.inference.compile_options import without_validation
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.progress import make_bar
 
@@ -120,7 +121,7 @@ def _svi_step(model: Model, plan: Plan, local_iters: int, scale, state, data, id
 
 @functools.lru_cache(maxsize=16)
 def _make_svi_step(model: Model, plan: Plan, local_iters: int):
-    return jax.jit(functools.partial(_svi_step, model, plan, local_iters))
+    return jax.jit(without_validation(functools.partial(_svi_step, model, plan, local_iters)))
 
 
 def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 256, n_epochs: int = 100,

@@ -35,7 +35,7 @@ from rgfactor.generative.conjugate import batched_gaussian, gaussian_entropy
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_init import Plan
 from rgfactor.inference.cavi_translate import translate_factors
-from rgfactor.inference.compile_options import QUICK_COMPILE
+from rgfactor.inference.compile_options import QUICK_COMPILE, without_validation
 
 
 def outer_second(z_m, z_s):
@@ -248,4 +248,4 @@ def make_step(model: Model, plan: Plan, quick_compile: bool = False):
     (``quick_compile``: XLA backend optimisation level 0 and XLA:CPU's faster-compiling emitters,
     :mod:`rgfactor.inference.compile_options`)."""
     options = QUICK_COMPILE if quick_compile else None   # a cheap sweep: compile time is what counts
-    return jax.jit(functools.partial(_step, model, plan), compiler_options=options)
+    return jax.jit(without_validation(functools.partial(_step, model, plan)), compiler_options=options)

@@ -78,13 +78,14 @@ class EngineRun:
 def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, init: dict | None,
                max_iter: int | None, tol: float | None, learning_rate: float, num_draws: int | None, num_warmup: int,
                num_chains: int, random_state: int, progress, batch_size: int | None = None,
-               devices=None) -> EngineRun:
+               devices=None, while_compiling=None) -> EngineRun:
     """Run ``method`` ('cavi', 'svi' or 'nuts') on ``model`` and the data ``arrays``/``mdata``.
 
     ``init`` holds the NumPyro engines' initial values in the reported parameterisation (the
     closed-form engine makes its own start). ``max_iter``/``tol``/``num_draws`` of None take the
     engine's defaults (ENGINE_DEFAULTS). ``batch_size`` (stochastic VI) and ``devices`` (subject
-    sharding) apply to the closed-form engine. NUTS runs with the target acceptance and dense mass-matrix
+    sharding) apply to the closed-form engine; so does ``while_compiling`` (run while its sweep compiles:
+    :func:`rgfactor.inference.cavi.first_sweep`). NUTS runs with the target acceptance and dense mass-matrix
     blocks the model's components declare (``Model.nuts_target_accept``/``nuts_dense_mass``; no block:
     NumPyro's diagonal mass matrix).
     """
@@ -107,7 +108,7 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
         from rgfactor.inference.cavi import fit_cavi
 
         res = fit_cavi(model, arrays, **stop, num_draws=num_draws, random_state=random_state, progress=progress,
-                       devices=devices)
+                       devices=devices, while_compiling=while_compiling)
         return EngineRun(res.draws, diagnostics={"elbo": np.asarray(res.elbo).tolist(), "n_steps": int(res.n_iter),
                                                  "converged": bool(res.converged), "warnings": []})
     if method == "svi":

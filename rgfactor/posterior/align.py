@@ -139,9 +139,11 @@ def canonical_order(draws: dict, importance: np.ndarray, roles: dict, n_top: int
     out = dict(draws)
     if np.array_equal(order, np.arange(k)) and np.all(sign > 0):
         return out, order, sign
-    for name, x in draws.items():   # one labelling for every draw: plain indexing of the factor axis
+    for name, x in draws.items():   # one labelling for every draw: one copy, the factor axis taken in order
         if roles[name].factor_indexed:
-            out[name] = x[..., order] * sign.astype(x.dtype) if roles[name].signed else x[..., order]
+            out[name] = np.take(x, order, axis=-1)
+            if roles[name].signed:
+                out[name] *= sign.astype(out[name].dtype)
     return out, order, sign
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import arviz as az
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:   # arviz is imported where it is used (rgfactor.posterior.idata.prepare)
+    import arviz as az
 
 # Vehtari et al. (2021), Bayesian Analysis 16:667: R-hat < 1.01 and bulk ESS > 100 per chain;
 # Betancourt (2016, arXiv:1604.00695): E-BFMI below 0.3 indicates poor exploration
@@ -18,6 +22,8 @@ def nuts_diagnostics(idata: az.InferenceData, var_names: list[str] | None = None
     Returns a JSON-able dict: 'max_r_hat', 'min_ess_bulk', 'min_ess_tail', 'n_divergent',
     'summary' (dict of lists: variable, r_hat, ess_bulk, ess_tail) and 'warnings'.
     """
+    import arviz as az
+
     post = idata.posterior
     var_names = var_names or list(post.data_vars)
     summ = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import arviz as az
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +13,20 @@ from rgfactor.generative.model import Model
 from rgfactor.posterior.align import align_draws, canonical_order, rotate_draws
 from rgfactor.posterior.layout import layout_draws
 from rgfactor.posterior.variance import variance_explained
+
+if TYPE_CHECKING:   # arviz is imported where it is used (rgfactor.posterior.idata.prepare)
+    import arviz as az
+
+
+def prepare() -> None:
+    """Import what :func:`build_posterior` needs (ArviZ, which imports matplotlib; xarray's probe of the
+    installed array libraries, which imports Dask where it is installed): 0.4-0.7 s in a fresh process,
+    which a fit runs on its own thread while XLA compiles its first program (``while_compiling`` of the
+    closed-form engine). Nothing to do once imported."""
+    import arviz  # noqa: F401
+    import xarray as xr
+
+    xr.DataArray(np.zeros(1))   # xarray looks for Dask, cupy, sparse... on its first array, once per process
 
 
 def postprocess_draws(draws: dict, model: Model, random_state: int = 0) -> dict:
@@ -117,6 +132,8 @@ def build_posterior(raw_draws: dict, arrays: ModelArrays, data: dict, model: Mod
             dims["coordinates"] = [SUBJECT, REGION, COORDINATE]
             coords[REGION] = pd.Index(arrays.regions)
             coords.update(getattr(model.factors, "coords", {}))
+    import arviz as az
+
     idata = az.from_dict(posterior=draws, observed_data=observed, constant_data=constant,
                          sample_stats=sample_stats, coords=coords, dims=dims)
     idata = layout_draws(idata, method)   # variational draws as pseudo-chains; attrs say what the draws are

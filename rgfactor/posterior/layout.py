@@ -22,11 +22,15 @@ second. MCMC draws keep their chains unchanged.
 
 from __future__ import annotations
 
-import arviz as az
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xarray as xr
 
 from rgfactor.dims import CHAIN, DRAW
+
+if TYPE_CHECKING:   # imported where they are used (rgfactor.posterior.idata.prepare)
+    import arviz as az
+    import xarray as xr
 
 VARIATIONAL = ("cavi", "svi")
 PSEUDO_CHAINS = 4          # ArviZ's diagnostics need >= 2 chains of >= 4 draws
@@ -48,6 +52,8 @@ def n_pseudo_chains(n_draws: int, preferred: int = PSEUDO_CHAINS) -> int:
 
 def _split(ds: xr.Dataset, n_chains: int) -> xr.Dataset:
     """(1, S, ...) -> (n_chains, S / n_chains, ...) for every variable with (chain, draw) dims."""
+    import xarray as xr
+
     out = {}
     for name, da in ds.data_vars.items():
         if da.dims[:2] != (CHAIN, DRAW):
@@ -101,6 +107,8 @@ def layout_draws(idata: az.InferenceData, method: str | None) -> az.InferenceDat
             "ESS equals the number of draws up to Monte Carlo noise; see diagnostics (ELBO) for convergence")
     for g in has_draws:
         groups[g] = groups[g].assign_attrs(attrs)
+    import arviz as az
+
     return az.InferenceData(**groups)
 
 
