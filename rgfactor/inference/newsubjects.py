@@ -40,12 +40,14 @@ def bucket(n: int) -> int:
 
 def pad_subjects(data: dict, n_pad: int) -> dict:
     """``data`` with its subject axis padded to ``n_pad`` rows: masked entries, offset 0, site -1
-    (no site effect), covariates 0. The padded rows are fitted to the prior and discarded."""
+    (no site effect), covariates 0. The padded rows are fitted to the prior and discarded. On the host
+    (NumPy): run op by op in JAX, each padding compiled a program of its own per shape in every process."""
     n = next(iter(data["views"].values()))["mask"].shape[0]
     extra = n_pad - n
 
     def pad(x, value):
-        return jnp.concatenate([x, jnp.full((extra,) + x.shape[1:], value, dtype=x.dtype)], axis=0)
+        x = np.asarray(x)
+        return np.concatenate([x, np.full((extra,) + x.shape[1:], value, dtype=x.dtype)], axis=0)
 
     views = {name: {**vd, "y": pad(vd["y"], 0), "mask": pad(vd["mask"], False), "log_offset": pad(vd["log_offset"], 0)}
              for name, vd in data["views"].items()}
@@ -56,8 +58,8 @@ def pad_subjects(data: dict, n_pad: int) -> dict:
         out["covariates"] = pad(data["covariates"], 0)
     for key in ("coordinates", "gp_phi"):     # factor_prior='gp': padded rows at the first subject's location
         if key in data:
-            c = data[key]
-            out[key] = jnp.concatenate([c, jnp.broadcast_to(c[:1], (extra,) + c.shape[1:])], axis=0)
+            c = np.asarray(data[key])
+            out[key] = np.concatenate([c, np.broadcast_to(c[:1], (extra,) + c.shape[1:])], axis=0)
     return out
 
 
@@ -130,8 +132,8 @@ class NewSubjects:
     arrays: object
     data: dict
     params: dict
-    mean: jax.Array
-    cov: jax.Array
+    mean: np.ndarray
+    cov: np.ndarray
 
 
 def new_subject_posterior(model: Model, params: dict, arrays, data: dict, hide: str | None = None) -> NewSubjects:
@@ -140,13 +142,13 @@ def new_subject_posterior(model: Model, params: dict, arrays, data: dict, hide: 
     n = arrays.n_subjects
     padded = pad_subjects(data if hide is None else hide_view(data, hide), bucket(n))
     mean, cov = laplace_factors({k: jnp.asarray(v) for k, v in params.items()}, padded, model)
-    return NewSubjects(arrays, data, params, mean[:n], cov[:n])
+    return NewSubjects(arrays, data, params, np.asarray(mean)[:n], np.asarray(cov)[:n])
 
 
 def hide_view(data: dict, view: str) -> dict:
     """A copy of the model data in which ``view`` is fully masked (left out of every likelihood)."""
     vd = data["views"][view]
-    return {**data, "views": {**data["views"], view: {**vd, "mask": jnp.zeros_like(vd["mask"])}}}
+    return {**data, "views": {**data["views"], view: {**vd, "mask": np.zeros_like(np.asarray(vd["mask"]))}}}
 
 
 def laplace_draws(mean: jax.Array, cov: jax.Array, num_draws: int, random_state: int) -> jax.Array:
@@ -181,12 +183,13 @@ def predictive_mean(model: Model, view: str, params: dict, data: dict, mean: jax
     pred_data = data
     if not include_offset:
         views = dict(data["views"])
-        views[view] = {**views[view], "log_offset": jnp.zeros_like(views[view]["log_offset"])}
+        views[view] = {**views[view], "log_offset": np.zeros_like(np.asarray(views[view]["log_offset"]))}
         pred_data = {**data, "views": views}
     n_pad = bucket(n)
     padded = pad_subjects(pred_data, n_pad)
-    mean_p = jnp.concatenate([mean, jnp.zeros((n_pad - n,) + mean.shape[1:], mean.dtype)])
-    cov_p = jnp.concatenate([cov, jnp.broadcast_to(jnp.eye(cov.shape[-1], dtype=cov.dtype), (n_pad - n,) + cov.shape[1:])])
+    mean, cov = np.asarray(mean), np.asarray(cov)   # padded on the host, as pad_subjects
+    mean_p = np.concatenate([mean, np.zeros((n_pad - n,) + mean.shape[1:], mean.dtype)])
+    cov_p = np.concatenate([cov, np.broadcast_to(np.eye(cov.shape[-1], dtype=cov.dtype), (n_pad - n,) + cov.shape[1:])])
     mu = _predictive_mean({k: jnp.asarray(v) for k, v in params.items()}, padded, mean_p, cov_p,
                           jax.random.PRNGKey(random_state), model, view, int(num_draws))
     return np.asarray(mu[:n])
