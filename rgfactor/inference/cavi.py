@@ -122,16 +122,17 @@ def first_sweep(step, template, data, start, while_compiling=None):
     if while_compiling is None or not hasattr(step, "lower"):   # (a wrapped step: no compilation to overlap)
         return step(start(), data)
     lowered, state = threading.Event(), concurrent.futures.Future()
+    device = jax.config.jax_default_device   # JAX's configuration contexts are per thread: the caller's device
 
     def run():
         try:
-            with jax.enable_x64(True):   # JAX's configuration contexts are per thread
+            with jax.enable_x64(True), jax.default_device(device):
                 program = step.lower(template, data)
         finally:
             lowered.set()
         program.compile()
         first = state.result()
-        with jax.enable_x64(True):
+        with jax.enable_x64(True), jax.default_device(device):
             return step(first, data)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rgfactor-sweep") as pool:
