@@ -2,7 +2,8 @@
 
 A fit compiles its sweep once per model shape; with the cache, a fresh Python process that fits the
 same shapes again loads the compiled programs from disk instead of compiling them (measured: the
-standard simulation S1 in a fresh process 8.3 s with an empty cache, 4.9 s with a filled one).
+standard simulation S1 from ``import rgfactor`` to the fitted factors in a fresh process 2.9-3.0 s without
+the cache, 2.6 s with a filled one; with a negative binomial view 8.3-8.9 s and 5.6 s: benchmarks/perf_vs_mofapy2.py).
 
 Off unless you set ``RGFACTOR_COMPILATION_CACHE=1``: with jaxlib 0.9 (the version rgfactor pins),
 XLA:CPU compiles with LLVM tuning attributes (``+prefer-no-gather``, ``+prefer-no-scatter``) that its
