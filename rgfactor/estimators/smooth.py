@@ -126,7 +126,7 @@ class SmoothFactorsMixin:
         w = self.idata_.posterior["gp_weight"].mean(("chain", "draw")).values
         z = np.asarray(prior.smooth_part(x, w))
         labels = list(normalise_ids(coordinates.index, "coordinates"))
-        import xarray as xr
+        import xarray as xr   # imported where used (rgfactor.posterior.idata.prepare)
 
         return xr.DataArray(z, dims=[SUBJECT, FACTOR],
                             coords={SUBJECT: labels, FACTOR: factor_labels(self.config_.n_factors)})

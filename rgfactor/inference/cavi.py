@@ -11,9 +11,7 @@ the priors per engine. The maths and a math-to-code table are in docs/cavi.md.
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
-import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -27,6 +25,7 @@ from rgfactor.inference.cavi_draws import posterior_draws, posterior_moments
 from rgfactor.inference.cavi_init import init_state, make_plan, prepare_data, start_factors, with_factors
 from rgfactor.inference.cavi_sweep import QUICK_COMPILE_WORK, make_step, sweep_work
 from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.overlap import compile_aside
 from rgfactor.inference.progress import make_bar
 
 __all__ = ["CaviResult", "fit_cavi", "check_cavi"]
@@ -107,44 +106,18 @@ def check_cavi(model: Model, arrays: ModelArrays) -> None:
 
 
 def first_sweep(step, template, data, start, while_compiling=None):
-    """The first sweep from the state ``start()``: ``step(start(), data)``, compiled on a worker thread for
-    the shapes of ``template`` while this thread computes ``start()`` and then runs ``while_compiling()``.
+    """The first sweep, ``step(start(), data)``, with the sweep compiled for the shapes of ``template`` on a
+    worker thread (:func:`rgfactor.inference.overlap.compile_aside`) while this thread computes ``start()``
+    (the PCA start: the factors' values do not change any shape) and then runs ``while_compiling()``.
 
-    In a fresh process the first call of the compiled sweep traces, lowers and compiles it (S1: 1.1 s of a
-    3-4 s fit). Tracing holds Python's GIL; XLA's compilation does not. So the worker traces and lowers the
-    sweep for ``template`` (a state of the same shapes and types: the factors' start does not change them)
-    while this thread computes the start (the PCA: mostly NumPy and BLAS, which release the GIL), then
-    compiles it while this thread runs ``while_compiling`` (what the caller needs after the fit anyway:
-    importing the posterior layer's libraries). The compiled program lands in JAX's caches, where the call
-    (and the next fit of the same shapes) finds it; a start of other shapes would only be compiled again.
-    Errors of either thread are raised here, once both have finished.
+    In a fresh process the first call of the sweep traces, lowers and compiles it (S1: 1.1 s of a 3-4 s
+    fit), so the PCA and what the caller needs after the fit anyway (importing the posterior layer's
+    libraries) run during it instead of before and after it. The result is that of the plain call.
     """
-    if while_compiling is None or not hasattr(step, "lower"):   # (a wrapped step: no compilation to overlap)
+    if while_compiling is None:
         return step(start(), data)
-    lowered, state = threading.Event(), concurrent.futures.Future()
-    device = jax.config.jax_default_device   # JAX's configuration contexts are per thread: the caller's device
-
-    def run():
-        try:
-            with jax.enable_x64(True), jax.default_device(device):
-                program = step.lower(template, data)
-        finally:
-            lowered.set()
-        program.compile()
-        first = state.result()
-        with jax.enable_x64(True), jax.default_device(device):
-            return step(first, data)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rgfactor-sweep") as pool:
-        future = pool.submit(run)
-        try:
-            state.set_result(start())
-        except BaseException as e:   # the worker must not wait for a state that will not come
-            state.set_exception(e)
-            raise
-        lowered.wait()
-        while_compiling()
-        return future.result()
+    state = compile_aside(step, (template, data), before=start, during=while_compiling)
+    return step(state, data)
 
 
 def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: float = 1e-6,
@@ -169,8 +142,8 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
     dense : use the sufficient-statistic path for fully observed Gaussian views (False: the
         (subject, feature) path everywhere; same ELBO).
     devices : shard over these devices ('all', a number, or a list; implies ``shard_subjects``).
-    while_compiling : a function of no arguments run on this thread while the first sweep is traced,
-        compiled and run on another (:func:`first_sweep`); the caller's own set-up for after the fit.
+    while_compiling : a function of no arguments run on this thread while the first sweep is compiled on
+        another (:func:`first_sweep`): the caller's own set-up for after the fit.
 
     Returns
     -------
@@ -192,7 +165,8 @@ def fit_cavi(model: Model, arrays: ModelArrays, *, max_iter: int = 1000, tol: fl
                                               "all" if devices is None else devices)
             template, start = state, lambda: state
         else:   # the first sweep is compiled for the state's shapes while the factors' start is computed
-            template = init_state(model, plan, arrays, random_state, factors=np.zeros((arrays.n_subjects, model.n_factors)))
+            zeros = np.zeros((arrays.n_subjects, model.n_factors))
+            template = init_state(model, plan, arrays, random_state, factors=zeros)
             start = lambda: with_factors(template, model, start_factors(model, arrays, random_state), random_state)
         work = sweep_work(plan, arrays.n_subjects, [v.n_features for v in arrays.views], model.n_factors)
         step = make_step(model, plan, quick_compile=work < QUICK_COMPILE_WORK)

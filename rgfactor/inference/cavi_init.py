@@ -242,7 +242,8 @@ def with_factors(state: dict, model: Model, factors: np.ndarray, random_state: i
     """``state`` with the factors started at ``factors`` (n_subjects, K): the factor prior's q from them and
     q(Z)'s mean; nothing else in the first state depends on the factors. Inside ``jax.enable_x64(True)``."""
     z, q_factors = model.factors.cavi_init(factors, random_state)
-    return {**state, "local": {**state["local"], "Z_m": _asjax(z)}, "global": {**state["global"], "factors": _asjax(q_factors)}}
+    return {**state, "local": {**state["local"], "Z_m": _asjax(z)},
+            "global": {**state["global"], "factors": _asjax(q_factors)}}
 
 
 def init_state(model: Model, plan: Plan, arrays: ModelArrays, random_state: int,

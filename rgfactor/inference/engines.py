@@ -84,8 +84,9 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
     ``init`` holds the NumPyro engines' initial values in the reported parameterisation (the
     closed-form engine makes its own start). ``max_iter``/``tol``/``num_draws`` of None take the
     engine's defaults (ENGINE_DEFAULTS). ``batch_size`` (stochastic VI) and ``devices`` (subject
-    sharding) apply to the closed-form engine; so does ``while_compiling`` (run while its sweep compiles:
-    :func:`rgfactor.inference.cavi.first_sweep`). NUTS runs with the target acceptance and dense mass-matrix
+    sharding) apply to the closed-form engine. ``while_compiling`` (a function of no arguments) runs while
+    the engine's main program compiles on a worker thread (the closed-form sweep, SVI's optimisation chunk,
+    NUTS's transitions: :mod:`rgfactor.inference.overlap`). NUTS runs with the target acceptance and dense mass-matrix
     blocks the model's components declare (``Model.nuts_target_accept``/``nuts_dense_mass``; no block:
     NumPyro's diagonal mass matrix).
     """
@@ -116,7 +117,7 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
 
         res = fit_svi(model.program("svi"), mdata, init_values=model.init_values(init, "svi"),
                       num_steps=stop["max_iter"], learning_rate=learning_rate, tol=stop["tol"], num_draws=num_draws,
-                      random_state=random_state, progress=progress)
+                      random_state=random_state, progress=progress, while_compiling=while_compiling)
         return EngineRun(res.draws, diagnostics={"elbo": res.elbo.tolist(), "n_steps": res.n_steps,
                                                  "converged": res.converged, "warnings": list(res.warnings)})
     from rgfactor.inference.nuts import fit_nuts
@@ -124,5 +125,5 @@ def run_engine(method: str, model: Model, arrays: ModelArrays, mdata: dict, *, i
     res = fit_nuts(model.program("nuts"), mdata, init_values=model.init_values(init, "nuts"),
                    num_warmup=num_warmup, num_samples=num_draws, num_chains=num_chains, random_state=random_state,
                    target_accept=model.nuts_target_accept, dense_mass=model.nuts_dense_mass,
-                   progress=progress)
+                   progress=progress, while_compiling=while_compiling)
     return EngineRun(res.draws, sample_stats=res.sample_stats, diagnostics={"warnings": []})

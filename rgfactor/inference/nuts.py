@@ -27,6 +27,7 @@ from rgfactor.generative.components import NUTS_TARGET_ACCEPT
 from rgfactor.inference.compile_options import FAST_COMPILE, RUN_ONCE
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.overlap import compile_aside
 from rgfactor.inference.progress import make_bar
 
 CHUNK = 100   # at most this many transitions per compiled call (the progress bar and Ctrl-C act between calls)
@@ -101,7 +102,8 @@ def _chunk(num_warmup: int, num_samples: int) -> int:
 
 def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_chains: int,
                 target_accept: float = NUTS_TARGET_ACCEPT, max_tree_depth: int = 8, dense_mass=False,
-                random_state: int = 0, progress=False, init_values: dict | None = None) -> NutsResult:
+                random_state: int = 0, progress=False, init_values: dict | None = None,
+                while_compiling=None) -> NutsResult:
     """NUTS (Hoffman & Gelman 2014, with Stan's warmup) on ``program(data)``, chains one after another.
 
     ``init_values`` (constrained values of sampled sites; the prior median of 15 draws elsewhere, drawn
@@ -109,6 +111,8 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
     Returns the draws of every sampled and deterministic site (chain, draw, ...) and the sample
     statistics (chain, draw): ``diverging``, ``num_steps`` (leapfrog steps), ``step_size``, ``energy``,
     ``accept_prob`` (NumPyro's acceptance probability of the transition). Warmup transitions are not kept.
+    ``while_compiling`` (a function of no arguments) runs while the transitions' program is compiled on a worker
+    thread (:func:`rgfactor.inference.overlap.compile_aside`).
     """
     mass = tuple(tuple(b) for b in dense_mass) if isinstance(dense_mass, (list, tuple)) else bool(dense_mass)
     sampler = Sampler(program, int(num_warmup), float(target_accept), int(max_tree_depth), mass)
@@ -130,6 +134,9 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
         kept = []
         for i in range((num_warmup + num_samples) // n):
             check_interrupt()   # Ctrl-C stops the fit between chunks (rgfactor.inference.interrupt)
+            if while_compiling is not None:   # the first chunk of the first chain
+                compile_aside(_advance, (sampler, state, data, n), during=while_compiling)
+                while_compiling = None
             state, out = _advance(sampler, state, data, n)
             if i * n >= num_warmup:
                 kept.append(jax.device_get(out))
@@ -148,8 +155,9 @@ def run_sampler(program, data: dict, *, num_warmup: int, num_samples: int, num_c
 
 def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num_samples: int = 500,
              num_chains: int = 2, target_accept: float = NUTS_TARGET_ACCEPT, max_tree_depth: int = 8, dense_mass=False,
-             random_state: int = 0, progress=False) -> NutsResult:
-    """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain.
+             random_state: int = 0, progress=False, while_compiling=None) -> NutsResult:
+    """Run NUTS (Hoffman & Gelman 2014) from ``init_values`` on every chain (``while_compiling``: see
+    :func:`run_sampler`).
 
     ``model`` is the model's NUTS program (:meth:`Model.program` with engine 'nuts': the components
     choose their parameterisation there) and ``init_values`` are on its sampled sites
@@ -161,7 +169,7 @@ def fit_nuts(model, data: dict, *, init_values: dict, num_warmup: int = 500, num
     """
     res = run_sampler(model, data, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                       target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                      random_state=random_state, progress=progress,
+                      random_state=random_state, progress=progress, while_compiling=while_compiling,
                       init_values={k: np.asarray(v) for k, v in init_values.items()})
     s = res.sample_stats
     return NutsResult(res.draws, {"diverging": s["diverging"], "n_steps": s["num_steps"],

@@ -30,6 +30,7 @@ from rgfactor.errors import ConvergenceWarning, InferenceError
 from rgfactor.inference.compile_options import RUN_ONCE   # the set-up and the draws run once per fit
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
+from rgfactor.inference.overlap import compile_aside
 from rgfactor.inference.progress import make_bar
 
 GUIDES = {"normal": AutoNormal, "mvn": AutoMultivariateNormal, "lowrank": AutoLowRankMultivariateNormal}
@@ -171,13 +172,14 @@ def sample_sites(program, data) -> dict:
 
 def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, learning_rate: float = 0.01,
             tol: float = 1e-5, chunk: int = 100, num_draws: int = 500, random_state: int = 0,
-            progress=False) -> SviResult:
+            progress=False, while_compiling=None) -> SviResult:
     """Fit ``model(data)`` by SVI with a mean-field Gaussian guide (AutoNormal, initial sd 0.05)
     initialised at ``init_values`` (the prior median elsewhere), Adam with step ``learning_rate``.
 
     Runs ``chunk`` Adam steps per compiled call (lax.scan) and stops when the relative change of the
     mean ELBO between consecutive chunks is below ``tol`` (after at least 5 chunks), or after
-    ``num_steps``. The ELBO trace of every step is kept.
+    ``num_steps``. The ELBO trace of every step is kept. ``while_compiling``: a function of no arguments run
+    while the optimisation chunk is compiled (:func:`optimise`).
 
     Raises
     ------
@@ -188,17 +190,19 @@ def fit_svi(model, data: dict, *, init_values: dict, num_steps: int = 5000, lear
     state = start(recipe, k_init, data, init_values)
     state, losses, converged, warns = optimise(recipe, state, data, num_steps=num_steps, chunk=chunk, tol=tol,
                                                progress=progress, min_chunks=5,
-                                               hint="extreme counts, a constant feature")
+                                               hint="extreme counts, a constant feature",
+                                               while_compiling=while_compiling)
     draws = {k: v[None] for k, v in draw(recipe, k_draw, state, data, num_draws).items()}
     elbo = -np.concatenate(losses)
     return SviResult(draws=draws, elbo=elbo, n_steps=len(elbo), converged=converged, warnings=warns)
 
 
 def optimise(recipe: Recipe, state, data, *, num_steps: int, chunk: int, tol: float, progress=False,
-             min_chunks: int = 5, hint: str = "extreme counts, a constant feature"):
+             min_chunks: int = 5, hint: str = "extreme counts, a constant feature", while_compiling=None):
     """Run the SVI of ``recipe`` from ``state`` in compiled chunks of ``chunk`` steps (lax.scan) until the relative
     change of the mean loss between consecutive chunks is below ``tol`` (after at least ``min_chunks``
-    chunks) or ``num_steps`` steps.
+    chunks) or ``num_steps`` steps. With ``while_compiling`` (a function of no arguments), the chunk is
+    compiled on a worker thread while it runs here (:func:`rgfactor.inference.overlap.compile_aside`).
 
     Returns
     -------
@@ -213,6 +217,8 @@ def optimise(recipe: Recipe, state, data, *, num_steps: int, chunk: int, tol: fl
     bar = make_bar(n_chunks, "SVI (compiling)", progress, unit=f"x{chunk} steps")
     for i in range(n_chunks):
         check_interrupt()
+        if i == 0 and while_compiling is not None:
+            compile_aside(_run_chunk, (recipe, state, data, chunk), during=while_compiling)
         state, loss = _run_chunk(recipe, state, data, chunk)
         if bar is not None:
             bar.update(1)
