@@ -381,9 +381,9 @@ class SVC(BaseEstimator):
 
         Raises
         ------
-        DataError  if ``path`` holds no SVC fit.
+        DataError  if ``path`` holds no SVC fit; FitFileError  if its posterior.nc is missing or damaged.
         """
-        import arviz as az
+        from rgfactor.posterior.io import read_idata
 
         path = Path(path)
         try:
@@ -392,9 +392,7 @@ class SVC(BaseEstimator):
             raise DataError(f"no fitted model at '{path}' (model.json missing).") from None
         if meta.get("class") != "SVC":
             raise DataError(f"'{path}' holds a {meta.get('class')} fit, not an SVC.")
-        idata = az.from_netcdf(str(path / "posterior.nc"))
-        for g in idata.groups():
-            getattr(idata, g).load()
+        idata = read_idata(path)   # a missing or damaged posterior.nc: FitFileError naming the file
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         est = cls(**params)
         const, units = idata.constant_data, pd.Index(idata.observed_data["unit"].values)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rgfactor.errors import DataError, NotFittedError
+from rgfactor.errors import DataError, FitFileError, NotFittedError
 from rgfactor.generative.hsgp import HSGPBasis
 from rgfactor.generative.svc import gaussian_marginal
 from rgfactor.svc import SVC
@@ -186,6 +186,9 @@ def test_predict_and_roundtrip(fitted, tmp_path):
     svc.save(tmp_path / "fit")
     back = SVC.load(tmp_path / "fit")
     np.testing.assert_allclose(back.predict(X, C).values, pred, rtol=1e-10)
+    (tmp_path / "fit" / "posterior.nc").write_bytes(b"not a netcdf file")
+    with pytest.raises(FitFileError, match="posterior.nc is damaged"):
+        SVC.load(tmp_path / "fit")
 
 
 @pytest.mark.timeout(300)

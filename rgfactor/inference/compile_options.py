@@ -10,26 +10,32 @@ once per fit, small closed-form sweeps, NUTS's transitions (first GFA fit by NUT
 unchanged at 2.0 s), the new-subject programs; SVI's steps and large sweeps keep the default. The option is
 a field of XLA's debug options, shared by every backend: a GPU backend accepts it and ignores it.
 
-``RUN_ONCE`` (= ``QUICK_COMPILE``): for programs that run once per fit (the SVI and NUTS set-up and draws,
-variance explained) and small closed-form sweeps: XLA's backend optimisation off (LLVM -O0) as well, which
-roughly halves their compile time again and which a single call does not pay back (the first GFA fit by SVI
-10.7 -> 9.1 s). Programs that loop keep the default optimisation: at -O0 SVI's steps made that fit 14.2 s.
+``QUICK_COMPILE``: the elemental emitters and XLA's backend optimisation off (LLVM -O0), which roughly halves
+compile time again, for programs whose compilation a few calls do not pay back: those run once per fit (the SVI
+and NUTS set-up and draws, variance explained; the first GFA fit by SVI 10.7 -> 9.1 s) and the closed-form
+sweep of a small model (``inference/cavi_sweep.QUICK_COMPILE_WORK``). Programs that loop long keep the default
+optimisation: at -O0 SVI's steps made that fit 14.2 s.
 
 :func:`without_validation`: a function traced into a compiled program with NumPyro's argument validation off
-(on by default in NumPyro 0.22). In a traced program validation can only check constants, op by op
-(``rgfactor.inference.svi``, NO_VALIDATION), or emit checks on traced values whose results nothing reads: in
-S1's closed-form sweep 250 of its 2,000 operations, traced, lowered and handed to XLA for nothing.
+(on by default in NumPyro 0.22), for every compiled program that runs NumPyro code (the closed-form sweep, the
+SVI and NUTS programs, the SVC's Savage-Dickey density). In a traced program validation can only check
+constants, op by op, each check compiled as a program of its own (the full-rank SVI guide's initial scale
+matrix alone compiled ~60 such programs per fit), or emit checks on traced values whose results nothing reads
+(in S1's closed-form sweep 250 of its 2,000 operations, traced, lowered and handed to XLA for nothing).
 """
+
+import functools
 
 import numpyro
 
 FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, **FAST_COMPILE}   # least compile time
-RUN_ONCE = QUICK_COMPILE   # also the closed-form sweep of a small model (inference/cavi_sweep.QUICK_COMPILE_WORK)
 
 
 def without_validation(fn):
-    """``fn`` run with NumPyro's distribution argument validation off (for functions that ``jax.jit`` traces)."""
+    """``fn`` run with NumPyro's distribution argument validation off (for functions that ``jax.jit`` traces;
+    the signature is ``fn``'s, so ``jax.jit``'s static arguments work through it)."""
+    @functools.wraps(fn)
     def traced(*args, **kwargs):
         with numpyro.validation_enabled(False):
             return fn(*args, **kwargs)

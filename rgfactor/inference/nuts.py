@@ -24,7 +24,7 @@ from numpyro.infer.util import initialize_model
 
 from rgfactor.errors import InferenceError
 from rgfactor.generative.components import NUTS_TARGET_ACCEPT
-from rgfactor.inference.compile_options import FAST_COMPILE, RUN_ONCE
+from rgfactor.inference.compile_options import FAST_COMPILE, QUICK_COMPILE, without_validation
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.overlap import compile_aside
@@ -61,12 +61,14 @@ class Sampler:
         return kernel, kernel.init(key, self.num_warmup, init_params, model_args=(data,), model_kwargs={})
 
 
-@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+@partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILE)
+@without_validation
 def _start(sampler: Sampler, key, data, init_params):
     return sampler.kernel(key, data, init_params)[1]
 
 
 @partial(jax.jit, static_argnums=(0, 3), compiler_options=FAST_COMPILE)
+@without_validation
 def _advance(sampler: Sampler, state, data, n: int):
     # the kernel's transition function is set up by its init (NumPyro keeps the adaptation schedule in
     # closures); that init's own outputs are unused here and compiled away
@@ -79,7 +81,8 @@ def _advance(sampler: Sampler, state, data, n: int):
     return jax.lax.scan(step, state, None, length=n)
 
 
-@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+@partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILE)
+@without_validation
 def _initial_params(program, key, data, init_values):
     """A chain's start as NumPyro's MCMC would draw it with ``key``: ``init_values`` where given, the prior
     median elsewhere. One compiled program per model (run eagerly, NumPyro's initialisation compiled ~200
@@ -88,7 +91,8 @@ def _initial_params(program, key, data, init_values):
                             init_strategy=values_then_median(init_values)).param_info
 
 
-@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+@partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILE)
+@without_validation
 def _constrain(sampler: Sampler, z, data):
     kernel, _ = sampler.kernel(jax.random.PRNGKey(0), data, jax.tree_util.tree_map(lambda v: v[0], z))
     return jax.vmap(kernel.postprocess_fn((data,), {}))(z)

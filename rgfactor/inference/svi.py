@@ -27,7 +27,7 @@ from numpyro.infer import SVI, Trace_ELBO, init_to_median, init_to_sample
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
-from rgfactor.inference.compile_options import RUN_ONCE   # the set-up and the draws run once per fit
+from rgfactor.inference.compile_options import QUICK_COMPILE, without_validation   # set-up and draws run once
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.overlap import compile_aside
@@ -85,11 +85,9 @@ def _start(init_values):
     return init_to_median(num_samples=15) if init_values is None else values_then_median(init_values)
 
 
-# NO_VALIDATION: the compiled SVI programs are traced with NumPyro's argument validation off. NumPyro checks a
-# distribution's constraints on concrete arguments op by op even while a program is traced (traced arguments
-# are never checked), so in a traced program it only ever checks constants: the full-rank guide's initial
-# scale_tril alone compiled ~60 one-operation programs per fit (an SVC fit by SVI, 1.1 s).
-@partial(jax.jit, static_argnums=0, compiler_options=RUN_ONCE)
+# The compiled programs are traced with NumPyro's argument validation off (compile_options.without_validation)
+@partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILE)
+@without_validation
 def _init(recipe: Recipe, key, data, init_values):
     """The initial SVI state: the guide at ``init_values`` (name -> constrained value; None: the prior
     median of 15 draws for every site), numpyro's ``SVI.init`` compiled.
@@ -98,11 +96,6 @@ def _init(recipe: Recipe, key, data, init_values):
     passed to ``SVI.init`` as its ``init_params``: the guide's own search for valid initial values (the
     model's log density and its gradient, in a loop) is then unused and left out of the compiled program
     (5.1 s to compile instead of 7.9 s for a two-view model with site effects, 2026-12-04)."""
-    with numpyro.validation_enabled(False):   # see NO_VALIDATION
-        return _init_state(recipe, key, data, init_values)
-
-
-def _init_state(recipe: Recipe, key, data, init_values):
     if recipe.guide != "normal":
         return recipe.build(_start(init_values))[1].init(key, data)
     guide, svi = recipe.build(init_to_sample)
@@ -130,17 +123,17 @@ def _set_up(recipe: Recipe, data):
 
 
 @partial(jax.jit, static_argnums=(0, 3))   # its run time dominates: default emitters (compile_options)
+@without_validation
 def _run_chunk(recipe: Recipe, state, data, n: int):
-    with numpyro.validation_enabled(False):   # see NO_VALIDATION
-        _, svi = _set_up(recipe, data)
-        return jax.lax.scan(lambda s, _: svi.update(s, data), state, None, length=n)
+    _, svi = _set_up(recipe, data)
+    return jax.lax.scan(lambda s, _: svi.update(s, data), state, None, length=n)
 
 
-@partial(jax.jit, static_argnums=(0, 4), compiler_options=RUN_ONCE)
+@partial(jax.jit, static_argnums=(0, 4), compiler_options=QUICK_COMPILE)
+@without_validation
 def _draw(recipe: Recipe, key, state, data, num_draws: int) -> dict:
-    with numpyro.validation_enabled(False):   # see NO_VALIDATION
-        guide, svi = _set_up(recipe, data)
-        return guide.sample_posterior(key, svi.get_params(state), sample_shape=(num_draws,))
+    guide, svi = _set_up(recipe, data)
+    return guide.sample_posterior(key, svi.get_params(state), sample_shape=(num_draws,))
 
 
 def start(recipe: Recipe, key, data, init_values: dict | None = None):

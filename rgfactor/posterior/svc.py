@@ -26,7 +26,7 @@ from numpyro.infer.util import log_density
 
 from rgfactor.data.spatial import SpatialArrays
 from rgfactor.generative.svc import RESPONSE, SVCModel
-from rgfactor.inference.compile_options import FAST_COMPILE
+from rgfactor.inference.compile_options import FAST_COMPILE, without_validation
 
 INTERVAL = (2.5, 97.5)   # central 95% intervals throughout the SVC summaries
 
@@ -49,12 +49,14 @@ def linear_predictor_draws(model: SVCModel, draws: dict, data: dict, *, chunk: i
 
 
 @partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
+@without_validation
 def _linear_predictor(model: SVCModel, data: dict, beta_mean, gp_weight, subject_effect):
     # subject_effect None (no groups) is an empty tree: vmap passes it through
     return jax.vmap(lambda m, w, u: model.linear_predictor(data, m, w, u))(beta_mean, gp_weight, subject_effect)
 
 
 @partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
+@without_validation
 def _log_likelihood(model: SVCModel, eta, params: dict, y):
     return model.likelihood.distribution(eta, params).log_prob(y)
 
@@ -81,6 +83,7 @@ def spatial_share(draws: dict, design: np.ndarray, eta: np.ndarray, offset: np.n
 
 
 @partial(jax.jit, static_argnums=(0, 1), compiler_options=FAST_COMPILE)
+@without_validation
 def _conditional_amplitude(program, chunk: int, data: dict, sub: dict, grid, j):
     """Per draw in ``sub``: the conditional density of amplitude_j at 0 (the grid's first point) and at the
     grid's end, relative to its maximum, by the trapezoidal rule on ``grid``. One compiled program per model

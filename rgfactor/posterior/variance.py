@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rgfactor.inference.compile_options import RUN_ONCE
+from rgfactor.inference.compile_options import QUICK_COMPILE
 from rgfactor.generative.model import Model
 
 
@@ -79,7 +79,7 @@ def latent_parts(model: Model, view: str):
         baseline = sum(t.contribution(view, lin, data) for t in vm.terms if t.baseline)
         return eta - baseline - data["views"][view]["log_offset"][:, None], vm.likelihood.latent_variance(eta, nuis)
 
-    return jax.jit(parts, compiler_options=RUN_ONCE)   # runs once per fit
+    return jax.jit(parts, compiler_options=QUICK_COMPILE)   # runs once per fit
 
 
 BLOCK = 4096   # subjects per block of the float64 accumulations below
