@@ -156,7 +156,7 @@ class Mediation(BaseEstimator):
         sub = data.subset(list(inputs.subjects))
         if not self.latent:
             sub = sub.select_views(views)
-        arrays = sub.to_arrays(sub.fit_preprocessing())
+        arrays = sub.fit_arrays()[1]
         arrays = replace(arrays, exposure=inputs.exposure, confounders=inputs.confounders,
                          confounder_names=inputs.confounder_names)
         return inputs, arrays, views, sub

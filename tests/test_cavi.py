@@ -298,6 +298,71 @@ def test_nb_dispersion_derivatives_match_autodiff():
     np.testing.assert_allclose(np.asarray(h)[ok], np.asarray(hess)[ok], rtol=1e-7)
 
 
+def test_count_table_sums_equal_per_entry_sums():
+    """Sums over the table of distinct (feature, count) pairs equal sums over the observed entries, for
+    non-integer counts and missing entries; a table over the size limit is not built."""
+    from rgfactor.generative.likelihoods.counts import count_table
+
+    rng = np.random.default_rng(1)
+    y = rng.poisson(2.0, (50, 6)).astype(float)
+    y[:, 4] = 0.0            # a feature without a positive count
+    y[::7, 5] += 0.5         # non-integer values
+    mask = rng.random(y.shape) > 0.2
+    table = count_table(np.where(mask, y, 99.0), mask, max_fraction=1.0)   # unobserved values are never read
+    phi = np.array([0.3, 1.0, 4.0, 20.0, 2.0, 0.7])
+    f = table["count_feature"]
+    assert np.all(np.diff(f) >= 0) and table["count_weights"].sum() == np.sum(mask & (y > 0))
+    got = np.bincount(f, table["count_weights"] * (gammaln(table["count_values"] + phi[f]) - gammaln(phi[f])),
+                      minlength=6)
+    want = np.sum(np.where(mask, gammaln(y + phi) - gammaln(phi), 0.0), axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert count_table(y, mask, max_fraction=0.01) == {}
+
+
+def test_nb_dispersion_derivatives_from_the_count_table():
+    """The Newton derivatives and the collapsed objective are the same with the special functions summed
+    over the table of distinct counts as over every entry."""
+    from rgfactor.generative.likelihoods import NEGATIVE_BINOMIAL as nb
+    from rgfactor.generative.likelihoods.counts import count_table
+
+    rng = np.random.default_rng(2)
+    y = rng.negative_binomial(3, 0.4, (60, 5)).astype(float)
+    mask = rng.random(y.shape) > 0.15
+    table = count_table(y, mask, max_fraction=1.0)
+    with jax.enable_x64(True):
+        jnp = jax.numpy
+        args = (jnp.asarray(np.where(mask, y, 0.0)), jnp.asarray(mask, dtype=float),
+                jnp.asarray(rng.normal(1, 1, y.shape)), jnp.asarray(rng.random(y.shape) * 0.5),
+                jnp.log(jnp.array([3.0, 0.5, 20.0, 1.0, 8.0])))
+        jtable = {k: jnp.asarray(v) for k, v in table.items()}
+        for a, b in zip(nb.collapsed_derivatives(*args, 2.0), nb.collapsed_derivatives(*args, 2.0, table=jtable)):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11)
+        np.testing.assert_allclose(np.asarray(nb.collapsed(*args, 2.0, table=jtable)),
+                                   np.asarray(nb.collapsed(*args, 2.0)), rtol=1e-12)
+
+
+@pytest.mark.timeout(120)
+def test_nb_fit_same_with_and_without_the_count_table(monkeypatch):
+    """The full-batch engine's NB dispersion updates read the table of distinct counts when it is small
+    (COUNT_TABLE_FRACTION); the fit is the same as with per-entry sums, sweep by sweep."""
+    import rgfactor.generative.likelihoods.counts as counts
+
+    arrays, _, _ = simulate(likelihoods=("negative_binomial", "gaussian"))
+    model = cavi_model(arrays, 3)
+    fits = {}
+    for fraction in (0.0, 1.0):
+        monkeypatch.setattr(counts, "COUNT_TABLE_FRACTION", fraction)
+        with jax.enable_x64(True):
+            data = prepare_data(model, make_plan(model, arrays), arrays)
+        assert ("count_values" in data["global"][0]) == (fraction > 0)
+        fits[fraction] = fit_quiet(arrays, 3, max_iter=12, tol=0.0, num_draws=2)
+    dense, table = fits[0.0], fits[1.0]
+    np.testing.assert_allclose(table.elbo, dense.elbo, rtol=1e-11)
+    lp = [f.state["global"]["views"][0]["lik"]["log_phi"] for f in (dense, table)]
+    assert not np.allclose(lp[0], np.log(100.0))   # the dispersion moved
+    np.testing.assert_allclose(lp[1], lp[0], rtol=1e-9, atol=1e-9)
+
+
 def test_digamma_trigamma_series():
     from scipy.special import digamma, polygamma
 

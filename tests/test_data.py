@@ -1,5 +1,6 @@
 """Data layer: validation errors name the culprit; preprocessing is stored and re-applied."""
 
+import json
 import warnings
 
 import numpy as np
@@ -168,6 +169,40 @@ def test_new_subject_size_factors_use_training_reference():
     off_train = data.to_arrays(prep).view("rna").log_offset[:3]
     off_new = doubled.to_arrays(prep).view("rna").log_offset
     np.testing.assert_allclose(off_new - off_train, np.log(2.0), atol=1e-10)
+
+
+def test_row_nanmedian_equals_numpy():
+    from rgfactor.data.preprocess import _row_nanmedian
+
+    rng = np.random.default_rng(3)
+    for shape in [(60, 9), (40, 10), (20, 1)]:   # odd and even numbers of values, all-missing rows
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.4] = np.nan
+        x[2] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(x, axis=1)
+        np.testing.assert_array_equal(_row_nanmedian(x), expected)
+
+
+@pytest.mark.parametrize("method", ["trimmed_ratio", "poscounts", "median_of_ratios"])
+def test_fit_arrays_equals_fitting_then_applying(method):
+    """fit_arrays reuses the training size factors instead of computing them again: same arrays."""
+    counts = frame(RNG.poisson(6, size=(30, 7)).astype(float), "g").assign(g6=3.0)   # g6 constant: dropped
+    counts.iat[4, 2] = np.nan
+    data = rgf.MultiViewData.from_pandas({"rna": counts, "radiomics": frame(RNG.normal(size=(30, 4)), "r")},
+                                         {"rna": "negative_binomial", "radiomics": "gaussian"}, size_factors=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        prep, arrays = data.fit_arrays()
+        expected = data.to_arrays(data.fit_preprocessing())
+    assert json.dumps(prep.to_dict()) == json.dumps(data.fit_preprocessing().to_dict())   # NaN: feature not in the reference
+    for got, want in zip(arrays.views, expected.views):
+        assert got.features == want.features
+        np.testing.assert_array_equal(got.log_offset, want.log_offset)
+        np.testing.assert_array_equal(got.y, want.y)
+        np.testing.assert_array_equal(got.mask, want.mask)
+    assert np.ptp(arrays.view("rna").log_offset) > 0.05   # size factors that differ between subjects
 
 
 def test_unseen_site_gets_code_minus_one():

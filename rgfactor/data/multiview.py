@@ -12,7 +12,7 @@ from rgfactor.data.checks import (check_covariates, check_encoded_covariates, ch
                                   subject_id)
 from rgfactor.data.coordinates import check_subject_coordinates
 from rgfactor.data.kinds import data_kind
-from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view
+from rgfactor.data.preprocess import Preprocessing, apply_view, fit_view_and_offset
 from rgfactor.data.regions import is_region_frame, normalise_pairs, region_grid
 from rgfactor.data.validate import (check_likelihoods, check_shared_subjects, check_subject_labels, check_view,
                                    value_dtype)
@@ -297,8 +297,18 @@ class MultiViewData:
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self) -> Preprocessing:
         """Fit per-view preprocessing on these subjects (drops constant features with a DataWarning)."""
-        vps = {n: fit_view(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
-                           self.size_factors, subjects=list(df.index)) for n, df in self.views.items()}
+        return self._fit_preprocessing()[0]
+
+    def fit_arrays(self) -> tuple[Preprocessing, ModelArrays]:
+        """``(prep, self.to_arrays(prep))`` for ``prep = self.fit_preprocessing()``, with the training
+        subjects' size factors computed once (fitting them is half of a count view's preprocessing)."""
+        prep, log_offsets = self._fit_preprocessing()
+        return prep, self._arrays(prep, log_offsets)
+
+    def _fit_preprocessing(self) -> tuple[Preprocessing, dict]:
+        fitted = {n: fit_view_and_offset(n, self.likelihoods[n], df.to_numpy(), list(df.columns), self.transforms[n],
+                                         self.size_factors, subjects=list(df.index)) for n, df in self.views.items()}
+        vps = {n: vp for n, (vp, _) in fitted.items()}
         for n, df in self.views.items():
             if df.index.nlevels == 2:
                 vps[n].level = "region"
@@ -311,7 +321,7 @@ class MultiViewData:
             prep.covariate_names = list(self.covariates.columns)
             prep.covariate_mean = c.mean(axis=0).tolist()
             prep.covariate_sd = np.where(sd > 0, sd, 1.0).tolist()
-        return prep
+        return prep, {n: off for n, (_, off) in fitted.items() if off is not None}
 
     def to_arrays(self, preprocessing: Preprocessing | None = None) -> ModelArrays:
         """Model-ready arrays; applies ``preprocessing`` (fitted here when None).
@@ -320,7 +330,13 @@ class MultiViewData:
         cohort lacks become missing (masked); a view the preprocessing lacks raises DataError; an
         unseen site gets code -1 (no site effect, population average).
         """
-        prep = preprocessing or self.fit_preprocessing()
+        if preprocessing is None:
+            return self.fit_arrays()[1]
+        return self._arrays(preprocessing, {})
+
+    def _arrays(self, prep: Preprocessing, log_offsets: dict) -> ModelArrays:
+        """:meth:`to_arrays` with ``log_offsets`` (view -> training log size factors, the same subjects in the
+        same order) used instead of computed again."""
         views = []
         for name, vp in prep.views.items():
             if name in self.views:
@@ -329,7 +345,8 @@ class MultiViewData:
             else:
                 rows = self.coordinates.index if vp.level == "region" else self.subjects
                 df = pd.DataFrame(np.nan, index=rows, columns=vp.features)
-            y, log_offset = apply_view(vp, df.to_numpy(dtype=value_dtype(df)), subjects=list(df.index), view=name)
+            y, log_offset = apply_view(vp, df.to_numpy(dtype=value_dtype(df)), subjects=list(df.index), view=name,
+                                       log_offset=log_offsets.get(name))
             mask = ~np.isnan(y)
             y = y if mask.all() else np.where(mask, y, 0.0)   # no copy of a complete view
             views.append(ViewArrays(name=name, likelihood=vp.likelihood, y=y, mask=mask,

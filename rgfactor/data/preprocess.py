@@ -88,9 +88,7 @@ def size_factors(counts: np.ndarray, log_geo_means: np.ndarray | None = None, me
     log_geo_means = np.asarray(log_geo_means, dtype=float)
     ref = np.isfinite(log_geo_means)
     ratios = np.where(ref[None, :], logc - np.where(ref, log_geo_means, 0.0)[None, :], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        log_sf = np.nanmedian(ratios, axis=1)
+    log_sf = _row_nanmedian(ratios)
     bad = rows & ~np.isfinite(log_sf)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -104,6 +102,19 @@ def size_factors(counts: np.ndarray, log_geo_means: np.ndarray | None = None, me
         log_centre = float(np.mean(log_sf[rows])) if rows.any() else 0.0
     log_sf = np.where(rows, log_sf - log_centre, 0.0)
     return np.exp(log_sf), log_geo_means, log_centre
+
+
+def _row_nanmedian(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=1)`` (NaN for a row with no value) in one vectorised sort: numpy's
+    nanmedian goes row by row when a row has a NaN (0.075 against 0.015 s on 1,000 x 2,000 log ratios,
+    where every zero count is a NaN). NaN sorts last, so a row's n values are its first n."""
+    if x.shape[1] == 0:
+        return np.full(x.shape[0], np.nan)
+    ordered = np.sort(x, axis=1)
+    n = np.sum(~np.isnan(x), axis=1)
+    lo = np.take_along_axis(ordered, np.maximum(n - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    hi = np.take_along_axis(ordered, np.minimum(n // 2, max(x.shape[1] - 1, 0))[:, None], axis=1)[:, 0]
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
 
 
 def _trimmed_ratio(counts, observed, log_ref, log_pilot):
@@ -167,6 +178,14 @@ def _nan_float_list(a: np.ndarray) -> list[float]:
 def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str], transform: str,
              size_factor_method: str, subjects=None) -> ViewPreprocessing:
     """Fit the preprocessing of one view on its training subjects (drops constant features)."""
+    return fit_view_and_offset(name, likelihood, values, features, transform, size_factor_method, subjects)[0]
+
+
+def fit_view_and_offset(name: str, likelihood: str, values: np.ndarray, features: list[str], transform: str,
+                        size_factor_method: str, subjects=None) -> tuple[ViewPreprocessing, np.ndarray | None]:
+    """:func:`fit_view` and the training subjects' log size factors it computed on the way (None for a
+    view without size factors): what :func:`apply_view` would compute again for the same values."""
+    log_offset = None
     if transform not in TRANSFORMS:
         raise DataError(f"view '{name}': unknown transform '{transform}'; choose one of {TRANSFORMS}.")
     kind = data_kind(likelihood)
@@ -202,6 +221,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
         if size_factor_method in SIZE_FACTORS[:3]:
             sf, lgm, centre = size_factors(x, method=size_factor_method, subjects=subjects, view=name)
             vp.log_geo_means, vp.log_sf_centre = _nan_float_list(lgm), centre
+            log_offset = np.log(sf)
         elif size_factor_method == "none":
             sf = np.ones(x.shape[0])
         else:
@@ -216,7 +236,7 @@ def fit_view(name: str, likelihood: str, values: np.ndarray, features: list[str]
         freq = np.clip(np.nanmean(x, axis=0), 0.5 / x.shape[0], 1 - 0.5 / x.shape[0])
         vp.centre = _nan_float_list(logit(freq))
         vp.scale = [1.0] * len(feats)
-    return vp
+    return vp, log_offset
 
 
 def _nan_mean_sd(x: np.ndarray, standardise: ViewPreprocessing | None = None, chunk: int = 256):
@@ -255,8 +275,12 @@ def _yeo_johnson(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return out
 
 
-def apply_view(vp: ViewPreprocessing, values: np.ndarray, subjects=None, view: str = "") -> tuple[np.ndarray, np.ndarray]:
+def apply_view(vp: ViewPreprocessing, values: np.ndarray, subjects=None, view: str = "",
+               log_offset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Apply a fitted view preprocessing to values already reindexed to ``vp.features``.
+
+    ``log_offset``: the values' log size factors when already known (:func:`fit_view_and_offset` on the
+    same values); computed from the values when None.
 
     Returns
     -------
@@ -264,13 +288,15 @@ def apply_view(vp: ViewPreprocessing, values: np.ndarray, subjects=None, view: s
     log_offset : (n_subjects,) log size factors (0 for non-count views).
     """
     x = np.asarray(values, dtype=np.float32 if np.asarray(values).dtype == np.float32 else np.float64)
-    log_offset = np.zeros(x.shape[0])
+    known, log_offset = log_offset, np.zeros(x.shape[0])
     kind = data_kind(vp.likelihood)
     if kind == "real":
         if vp.transform == "yeo-johnson":
             x = _yeo_johnson(x, np.asarray(vp.yj_lambda))
         if vp.transform in ("standardize", "yeo-johnson"):
             x = _standardise(x, vp)
+    elif kind == "count" and vp.size_factors in SIZE_FACTORS[:3] and known is not None:
+        log_offset = np.asarray(known, dtype=float)
     elif kind == "count" and vp.size_factors in SIZE_FACTORS[:3]:
         sf, _, _ = size_factors(x, np.asarray(vp.log_geo_means), vp.size_factors, vp.log_sf_centre,
                                 subjects=subjects, view=view)

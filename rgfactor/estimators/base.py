@@ -95,8 +95,7 @@ class FactorModel(SmoothFactorsMixin, RegionFactorsMixin, BaseEstimator):
         return run_recorded(self, lambda: self._fit(data, method, progress))
 
     def _fit(self, data: MultiViewData, method: str | None, progress) -> dict:
-        prep = data.fit_preprocessing()
-        arrays = data.to_arrays(prep)
+        prep, arrays = data.fit_arrays()
         site_effects = check_site_setting(self.site_effects, data.site)
         k = self._n_factors(arrays)
         check_factor_count(k, arrays.n_subjects, {v.name: v.n_features for v in arrays.views})

@@ -109,6 +109,8 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
             loc["lgamma_y1"] = gammaln(y + 1.0)
         loc.update(lik.cavi_data(arrays))
         g = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": _scale(v)}
+        if not compact:   # whole-view summaries a minibatch would misread
+            g.update(lik.cavi_feature_data(y, mask))
         if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views
             g.update(HtY=h.T @ y, HtH=h.T @ h, y2=np.sum(y * y, axis=0))
         local.append({k: jnp.asarray(x) for k, x in loc.items()})

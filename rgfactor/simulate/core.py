@@ -231,7 +231,7 @@ def cohort(**kwargs) -> tuple[MultiViewData, pd.DataFrame]:
 
 def model_arrays(data: MultiViewData) -> ModelArrays:
     """The model arrays of a simulated cohort (its own preprocessing), for engine-level tests."""
-    return data.to_arrays(data.fit_preprocessing())
+    return data.fit_arrays()[1]
 
 
 def spatial(n_subjects: int = 400, lengthscales=(0.2, 0.8, 0.0, 0.0), *, views: dict | None = None,

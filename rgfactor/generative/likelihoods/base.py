@@ -102,6 +102,12 @@ class Likelihood:
         """Extra (subject-leading) arrays the closed-form engine's updates of this likelihood read."""
         return {}
 
+    def cavi_feature_data(self, y, mask) -> dict:
+        """Extra per-feature (feature-leading) arrays computed once from the whole view's ``y`` and ``mask``
+        (NumPy, (subjects, features)) for the full-batch closed-form engine; a minibatch engine does not
+        pass them, so an update that reads them must also work without."""
+        return {}
+
     def conjugate_observation(self):
         """The observation model the closed-form engine fits (self unless declared otherwise)."""
         return self
