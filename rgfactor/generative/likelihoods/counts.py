@@ -352,15 +352,17 @@ class NegativeBinomial(_PolyaGamma):
         step = jnp.where(h < 0, -g / jnp.where(h < 0, h, -1.0), 0.5 * jnp.sign(g))
         step = jnp.clip(step, -1.0, 1.0)
         f0, best_gamma = f(log_phi, gamma_sum)
-        best = log_phi
-        accepted = jnp.zeros_like(log_phi, dtype=bool)
-        for t in (1.0, 0.5):
+
+        def attempt(t, best, best_gamma, accepted):
             cand = jnp.clip(log_phi + t * step, *LOG_PHI_BOUNDS)
             f_cand, gamma_cand = f(cand)
             ok = (f_cand >= f0) & ~accepted
-            best = jnp.where(ok, cand, best)
-            best_gamma = jnp.where(ok, gamma_cand, best_gamma)
-            accepted = accepted | ok
+            return jnp.where(ok, cand, best), jnp.where(ok, gamma_cand, best_gamma), accepted | ok
+
+        found = attempt(1.0, log_phi, best_gamma, jnp.zeros_like(log_phi, dtype=bool))
+        # the half step only where a full one failed: its per-entry pass is skipped when none did (most
+        # updates on S1; the result is the same either way)
+        best, best_gamma, _ = jax.lax.cond(jnp.all(found[2]), lambda: found, lambda: attempt(0.5, *found))
         return (best, best_gamma) if with_gamma_sum else best
 
     def cavi_draws(self, view, q, rng, num_draws):   # a point estimate, repeated
