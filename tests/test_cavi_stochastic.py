@@ -12,6 +12,7 @@ from test_cavi import matched_abs_corr
 from conftest import cavi_cohort as simulate, cavi_model, fit_cavi_quiet
 
 
+@pytest.mark.slow   # 6,000 closed-form sweeps to reach a state that is a fixed point to 1e-5 (20 s)
 @pytest.mark.timeout(120)
 def test_the_cavi_optimum_is_a_fixed_point_of_the_full_batch_unit_step():
     """One batch of all subjects and rho = 1 is CAVI with another block order, so a converged CAVI

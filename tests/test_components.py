@@ -18,6 +18,7 @@ import rgfactor as rgf
 from rgfactor.generative.model import config_from_arrays, describe, model_data
 from rgfactor.inference.cavi_init import make_plan, prepare_data
 from rgfactor.inference.cavi_sweep import eta_moments, outer_second, view_log_joint
+from rgfactor.inference.compile_options import QUICK_COMPILE
 
 VIEWS = {"g": ("gaussian", 5), "nb": ("negative_binomial", 4), "p": ("poisson", 3), "b": ("bernoulli", 4)}
 TERMS = {"intercept": (0, 0), "site": (2, 0), "covariates": (0, 2), "site+covariates": (3, 2)}
@@ -43,19 +44,25 @@ def structure_config(arrays, structure, sparsity):
 
 def point_values(program, data, seed):
     """A value for every latent sample site of ``program``: uniform(-1, 1) on the unconstrained
-    scale of its support (so every value is finite and in range), 0/1 for discrete sites."""
+    scale of its support (so every value is finite and in range), 0/1 for discrete sites. The program is
+    traced abstractly for its sites (no operation run) and the values built by one compiled program."""
     rng = np.random.default_rng(seed)
-    tr = handlers.trace(handlers.seed(program, jax.random.PRNGKey(seed))).get_trace(data)
-    values = {}
-    for name, site in tr.items():
-        if site["type"] != "sample" or site["is_observed"]:
-            continue
-        shape = np.shape(site["value"])
-        if site["fn"].support is constraints.boolean or site["fn"].support.is_discrete:
-            values[name] = jnp.asarray(rng.integers(0, 2, shape), dtype=jnp.float64)
-        else:
-            values[name] = biject_to(site["fn"].support)(jnp.asarray(rng.uniform(-1, 1, shape)))
-    return values
+    sites = {}
+
+    def record(data):
+        tr = handlers.trace(handlers.seed(program, jax.random.PRNGKey(seed))).get_trace(data)
+        for name, site in tr.items():
+            if site["type"] == "sample" and not site["is_observed"]:
+                sites[name] = (np.shape(site["value"]), site["fn"].support)
+        return jnp.zeros(())
+
+    jax.make_jaxpr(record)(data)
+    discrete = {name for name, (_, support) in sites.items() if support is constraints.boolean or support.is_discrete}
+    draws = {name: rng.integers(0, 2, shape).astype(np.float64) if name in discrete else rng.uniform(-1, 1, shape)
+             for name, (shape, _) in sites.items()}
+    constrain = jax.jit(lambda u: {name: u[name] if name in discrete else biject_to(sites[name][1])(u[name])
+                                   for name in u}, compiler_options=QUICK_COMPILE)
+    return constrain({name: jnp.asarray(x, dtype=jnp.float64) for name, x in draws.items()})
 
 
 def cavi_log_joint(model, arrays, values):
@@ -105,7 +112,8 @@ def point_mass_log_joints(model, arrays) -> list[tuple[float, float]]:
         program = model.program("cavi")
         for seed in (0, 1):
             values = point_values(program, data, seed)
-            reference, _ = log_density(program, (data,), {}, values)
+            reference = jax.jit(lambda d, v: log_density(program, (d,), {}, v)[0], compiler_options=QUICK_COMPILE)(
+                data, values)
             out.append((float(cavi_log_joint(model, arrays, values)), float(reference)))
     return out
 

@@ -31,10 +31,10 @@ def test_equal_models_reuse_the_compiled_programs(cohort):
     """The second fit of an equal model on data of the same shapes compiles nothing new, and the same
     seed gives the same posterior; the programs are equal values, not new closures."""
     first = _fit(cohort, 0)
-    sizes = [f._cache_size() for f in (S._init, S._run_chunk, S._draw)]
+    sizes = [f._cache_size() for f in (S._init, S._run_chunk, S._run_chunk_quick, S._draw)]
     again = _fit(cohort, 0)
     other = _fit(cohort, 1)
-    assert [f._cache_size() for f in (S._init, S._run_chunk, S._draw)] == sizes
+    assert [f._cache_size() for f in (S._init, S._run_chunk, S._run_chunk_quick, S._draw)] == sizes
     assert first.model_.program("svi") == again.model_.program("svi")
     assert hash(first.model_.program("svi")) == hash(again.model_.program("svi"))
     assert first.model_.program("svi") != first.model_.program("nuts")
@@ -66,3 +66,13 @@ def test_mean_field_start_equals_numpyros_own_initialisation(cohort):
     for name in p_theirs:
         np.testing.assert_allclose(np.asarray(p_ours[name]), np.asarray(p_theirs[name]), rtol=1e-5, atol=1e-6,
                                    err_msg=name)
+
+
+def test_short_runs_of_small_models_compile_quickly():
+    """The optimisation chunk is compiled with the least compile time only when steps x data values is
+    below QUICK_COMPILE_WORK (a short run of a small model), optimised otherwise."""
+    small = {"y": np.zeros((25, 22)), "mask": np.ones((25, 22), bool)}
+    large = {"y": np.zeros((200, 340)), "mask": np.ones((200, 340), bool)}
+    assert S.chunk_program(200, small) is S._run_chunk_quick
+    assert S.chunk_program(5000, large) is S._run_chunk
+    assert S.chunk_program(int(S.QUICK_COMPILE_WORK / (2 * 25 * 22)) + 1, small) is S._run_chunk

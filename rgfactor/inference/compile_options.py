@@ -7,7 +7,8 @@ sweep, the same ELBO to the last digit), but the loops they generate can run slo
 binomial view, optimised sweep 0.17 -> 0.19 s; a GFA fit by SVI, its second fit 0.8 -> 1.2 s
 (``benchmarks/first_fit.py``). So it is used where compilation is what the user waits for: programs run
 once per fit, small closed-form sweeps, NUTS's transitions (first GFA fit by NUTS 12.1 -> 10.8 s, the second
-unchanged at 2.0 s), the new-subject programs; SVI's steps and large sweeps keep the default. The option is
+unchanged at 2.0 s), the new-subject programs; SVI's steps and large sweeps keep the default (a short SVI run of a small model:
+``QUICK_COMPILE``, ``inference/svi.QUICK_COMPILE_WORK``). The option is
 a field of XLA's debug options, shared by every backend: a GPU backend accepts it and ignores it.
 
 ``QUICK_COMPILE``: the elemental emitters and XLA's backend optimisation off (LLVM -O0), which roughly halves

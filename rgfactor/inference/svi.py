@@ -122,11 +122,28 @@ def _set_up(recipe: Recipe, data):
     return guide, svi
 
 
-@partial(jax.jit, static_argnums=(0, 3))   # its run time dominates: default emitters (compile_options)
 @without_validation
-def _run_chunk(recipe: Recipe, state, data, n: int):
+def _chunk(recipe: Recipe, state, data, n: int):
     _, svi = _set_up(recipe, data)
     return jax.lax.scan(lambda s, _: svi.update(s, data), state, None, length=n)
+
+
+# A long run's time is its steps': default optimisation (the first_fit benchmark's GFA, 200 subjects x 340
+# features, up to 5,000 steps, work 6.9e8: its second fit takes 0.85 s compiled so, 5.3 s at -O0). A short run
+# of a small model is its compilation: QUICK_COMPILE below QUICK_COMPILE_WORK, the number of steps times the
+# number of data values (the four-likelihood test model, 25 subjects x 22 features, 200 steps, work 2e5:
+# first fit 13.3 -> 10.7 s, the run itself 0.1 s either way). At this threshold -O0 can cost at most ~0.06 s of
+# steps on the GFA above (the SVC of that benchmark, work 2.2e7, runs as fast at -O0 as optimised).
+QUICK_COMPILE_WORK = 1e7
+_run_chunk = jax.jit(_chunk, static_argnums=(0, 3))
+_run_chunk_quick = jax.jit(_chunk, static_argnums=(0, 3), compiler_options=QUICK_COMPILE)
+
+
+def chunk_program(num_steps: int, data):
+    """The compiled optimisation chunk for a run of at most ``num_steps`` steps on ``data`` (see
+    QUICK_COMPILE_WORK)."""
+    work = float(num_steps) * sum(np.size(x) for x in jax.tree_util.tree_leaves(data))
+    return _run_chunk_quick if work < QUICK_COMPILE_WORK else _run_chunk
 
 
 @partial(jax.jit, static_argnums=(0, 4), compiler_options=QUICK_COMPILE)
@@ -208,11 +225,12 @@ def optimise(recipe: Recipe, state, data, *, num_steps: int, chunk: int, tol: fl
     losses, prev, converged, warns = [], None, False, []
     n_chunks = max(1, int(np.ceil(num_steps / chunk)))
     bar = make_bar(n_chunks, "SVI (compiling)", progress, unit=f"x{chunk} steps")
+    run_chunk = chunk_program(num_steps, data)
     for i in range(n_chunks):
         check_interrupt()
         if i == 0 and while_compiling is not None:
-            compile_aside(_run_chunk, (recipe, state, data, chunk), during=while_compiling)
-        state, loss = _run_chunk(recipe, state, data, chunk)
+            compile_aside(run_chunk, (recipe, state, data, chunk), during=while_compiling)
+        state, loss = run_chunk(recipe, state, data, chunk)
         if bar is not None:
             bar.update(1)
             if i == 0:

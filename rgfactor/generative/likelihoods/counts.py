@@ -63,7 +63,9 @@ def count_table(y, mask, max_fraction: float = COUNT_TABLE_FRACTION) -> dict:
     sum_n mask_nd f(y_nd) = sum over the pairs of feature d of m f(u), for any f with f(0) = 0.
     """
     n, d = np.shape(y)
-    ordered = np.sort(np.where(np.asarray(mask).T > 0, np.asarray(y, dtype=np.float64).T, 0.0), axis=1).ravel()
+    ordered = np.where(np.asarray(mask).T > 0, np.asarray(y, dtype=np.float64).T, 0.0)   # (features, subjects)
+    ordered.sort(axis=1)   # in place: one (features, subjects) array in all
+    ordered = ordered.ravel()
     new = ordered > 0
     new[1:] &= ordered[1:] != ordered[:-1]
     start = np.flatnonzero(new)
