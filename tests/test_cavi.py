@@ -77,7 +77,7 @@ def test_dense_gaussian_path_equals_generic():
         assert plan.dense == (dense, dense)
         with jax.enable_x64(True):
             data, state = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 0)
-            step, trace = make_step(model, plan), []
+            step, trace = make_step(model, plan, quick_compile=True), []   # the paths, not the compiler, differ
             for _ in range(5):
                 state, elbo = step(state, data)
                 trace.append(float(elbo))
@@ -96,8 +96,10 @@ def test_fast_compile_options_compute_the_same_sweeps():
     runs = []
     with jax.enable_x64(True):
         data, s0 = prepare_data(model, plan, arrays), init_state(model, plan, arrays, 0)
-        for options in (None, FAST_COMPILE, QUICK_COMPILE):
-            step, state, trace = jax.jit(partial(_step, model, plan), compiler_options=options), s0, []
+        for options in (None, FAST_COMPILE, QUICK_COMPILE):   # default: make_step's program, shared with the tests below
+            step = make_step(model, plan) if options is None else jax.jit(partial(_step, model, plan),
+                                                                            compiler_options=options)
+            state, trace = s0, []
             for _ in range(4):
                 state, elbo = step(state, data)
                 trace.append(float(elbo))
@@ -289,9 +291,11 @@ def test_nb_dispersion_derivatives_match_autodiff():
         log_phi = jnp.log(jnp.array([3.0, 0.5, 20.0, 1.0]))
         var, e_eta = var.at[0, 1].set(0.0), e_eta.at[0, 1].set(log_phi[1])
         total = lambda lp: jnp.sum(nb.collapsed(y, mask, e_eta, var, lp, 2.0))  # noqa: E731
-        grad = jax.grad(total)(log_phi)
-        hess = jax.jvp(jax.grad(total), (log_phi,), (jnp.ones(4),))[1]
-        g, h = nb.collapsed_derivatives(y, mask, e_eta, var, log_phi, 2.0)
+        # each side one compiled program (op by op, autodiff's operations compiled one program each)
+        grad, hess = jax.jit(lambda lp: (jax.grad(total)(lp), jax.jvp(jax.grad(total), (lp,), (jnp.ones(4),))[1]),
+                             compiler_options=QUICK_COMPILE)(log_phi)
+        g, h = jax.jit(lambda lp: nb.collapsed_derivatives(y, mask, e_eta, var, lp, 2.0),
+                       compiler_options=QUICK_COMPILE)(log_phi)
     ok = np.isfinite(np.asarray(grad))   # autodiff is NaN where c = 0; the closed form is not
     assert np.all(np.isfinite(np.asarray(g))) and np.all(np.isfinite(np.asarray(h)))
     np.testing.assert_allclose(np.asarray(g)[ok], np.asarray(grad)[ok], rtol=1e-7)
