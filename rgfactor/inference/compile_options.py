@@ -8,7 +8,9 @@ binomial view, optimised sweep 0.17 -> 0.19 s; a GFA fit by SVI, its second fit 
 (``benchmarks/first_fit.py``). So it is used where compilation is what the user waits for: programs run
 once per fit, small closed-form sweeps, NUTS's transitions (first GFA fit by NUTS 12.1 -> 10.8 s, the second
 unchanged at 2.0 s), the new-subject programs; SVI's steps and large sweeps keep the default (a short SVI run of a small model:
-``QUICK_COMPILE``, ``inference/svi.QUICK_COMPILE_WORK``). The option is
+``NOT_OPTIMISED``, ``inference/svi.QUICK_COMPILE_WORK``: with the elemental emitters at -O0 SVI's optimisation
+chunk gave different results in different processes, found by tests/test_interrupt_determinism.py; either
+option alone gives the same result every time). The option is
 a field of XLA's debug options, shared by every backend: a GPU backend accepts it and ignores it.
 
 ``QUICK_COMPILE``: the elemental emitters and XLA's backend optimisation off (LLVM -O0), which roughly halves
@@ -30,7 +32,8 @@ import functools
 import numpyro
 
 FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}
-QUICK_COMPILE = {"xla_backend_optimization_level": 0, **FAST_COMPILE}   # least compile time
+NOT_OPTIMISED = {"xla_backend_optimization_level": 0}   # LLVM -O0, XLA:CPU's default emitters
+QUICK_COMPILE = {**NOT_OPTIMISED, **FAST_COMPILE}   # least compile time
 
 
 def without_validation(fn):

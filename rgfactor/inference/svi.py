@@ -27,7 +27,7 @@ from numpyro.infer import SVI, Trace_ELBO, init_to_median, init_to_sample
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal
 
 from rgfactor.errors import ConvergenceWarning, InferenceError
-from rgfactor.inference.compile_options import QUICK_COMPILE, without_validation   # set-up and draws run once
+from rgfactor.inference.compile_options import NOT_OPTIMISED, QUICK_COMPILE, without_validation
 from rgfactor.inference.init import values_then_median
 from rgfactor.inference.interrupt import check as check_interrupt
 from rgfactor.inference.overlap import compile_aside
@@ -130,13 +130,15 @@ def _chunk(recipe: Recipe, state, data, n: int):
 
 # A long run's time is its steps': default optimisation (the first_fit benchmark's GFA, 200 subjects x 340
 # features, up to 5,000 steps, work 6.9e8: its second fit takes 0.85 s compiled so, 5.3 s at -O0). A short run
-# of a small model is its compilation: QUICK_COMPILE below QUICK_COMPILE_WORK, the number of steps times the
-# number of data values (the four-likelihood test model, 25 subjects x 22 features, 200 steps, work 2e5:
-# first fit 13.3 -> 10.7 s, the run itself 0.1 s either way). At this threshold -O0 can cost at most ~0.06 s of
-# steps on the GFA above (the SVC of that benchmark, work 2.2e7, runs as fast at -O0 as optimised).
+# of a small model is its compilation: LLVM -O0 below QUICK_COMPILE_WORK, the number of steps times the number
+# of data values (the four-likelihood test model, 25 subjects x 22 features, 200 steps, work 2e5: first fit
+# 13.3 -> 9.6 s, the run itself 0.1 s either way). At this threshold -O0 can cost at most ~0.06 s of steps on
+# the GFA above (the SVC of that benchmark, work 2.2e7, runs as fast at -O0 as optimised). Not QUICK_COMPILE:
+# with XLA:CPU's elemental emitters at -O0 this program gave different results in different processes
+# (jaxlib 0.9.2; tests/test_interrupt_determinism.py), with either option alone the same every time.
 QUICK_COMPILE_WORK = 1e7
 _run_chunk = jax.jit(_chunk, static_argnums=(0, 3))
-_run_chunk_quick = jax.jit(_chunk, static_argnums=(0, 3), compiler_options=QUICK_COMPILE)
+_run_chunk_quick = jax.jit(_chunk, static_argnums=(0, 3), compiler_options=NOT_OPTIMISED)
 
 
 def chunk_program(num_steps: int, data):
