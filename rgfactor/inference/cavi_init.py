@@ -84,7 +84,8 @@ def _scale(view) -> np.ndarray:
 
 def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = False) -> dict:
     """Float64 jax arrays: per view, local (y, mask (not for a dense view: its sweep reads sufficient statistics),
-    offset, design H and its row outer products, log Gamma(y + 1) for counts) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2); and
+    offset, design H and its row outer products) and global (centre, scale; count views: the sum of log(y!);
+    dense views: H^T Y, H^T H, sum y^2; a likelihood's :meth:`cavi_feature_data`); and
     the factor prior's own arrays (``factors``: :meth:`cavi_data`, e.g. the exposure design of a
     mediation model; replicated, not split, under subject sharding).
 
@@ -108,10 +109,11 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
         if compact or not plan.is_dense(m):
             loc["mask"] = mask
         lik = vm.likelihood.conjugate_observation()
-        if lik.link == "log":
-            loc["lgamma_y1"] = gammaln(y + 1.0)
         loc.update(lik.cavi_data(arrays))
         g = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": _scale(v)}
+        if lik.link == "log":   # the ELBO's constant sum_n,d mask log(y!) (missing entries are 0: log 0! = 0)
+            g["lgamma_y1_sum"] = np.asarray(sum(float(gammaln(y[:, a:a + 256] + 1.0).sum())
+                                                for a in range(0, y.shape[1], 256)))
         if not compact:   # whole-view summaries a minibatch would misread
             g.update(lik.cavi_feature_data(y, mask))
         if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views

@@ -174,10 +174,11 @@ class _PolyaGamma(Likelihood):
         ll = pg_loglik_bound(b, kappa, e_psi, var_eta + e_psi**2, ql["c"])
         if lp is None:
             return jnp.sum(mask * ll)
+        # vd["lgamma_y1_sum"]: sum over observed entries of log(y!), a constant (cavi_init.prepare_data)
         if "gamma_sum" in m:   # sum_n mask (lgamma(y + phi) - lgamma(phi)), kept with phi (cavi_init)
-            return jnp.sum(mask * (ll - vd["lgamma_y1"])) + jnp.sum(m["gamma_sum"])
+            return jnp.sum(mask * ll) - vd["lgamma_y1_sum"] + jnp.sum(m["gamma_sum"])
         phi = jnp.exp(lp)[None, :] if jnp.ndim(lp) else jnp.exp(lp)
-        return jnp.sum(mask * (ll + gammaln(y + phi) - gammaln(phi) - vd["lgamma_y1"]))
+        return jnp.sum(mask * (ll + gammaln(y + phi) - gammaln(phi))) - vd["lgamma_y1_sum"]
 
     def cavi_elp(self, m, vd):
         return 0.0
