@@ -42,15 +42,15 @@ def structure_config(arrays, structure, sparsity):
     return config_from_arrays(arrays, 2, sparsity=sparsity, site_effects=True, activity=act, response_views=("b",))
 
 
-def point_values(program, data, seed):
-    """A value for every latent sample site of ``program``: uniform(-1, 1) on the unconstrained
+def value_maker(program, data):
+    """``draw(seed)``: a value for every latent sample site of ``program``, uniform(-1, 1) on the unconstrained
     scale of its support (so every value is finite and in range), 0/1 for discrete sites. The program is
-    traced abstractly for its sites (no operation run) and the values built by one compiled program."""
-    rng = np.random.default_rng(seed)
+    traced abstractly once for its sites (no operation run) and the values are constrained by one compiled
+    program, shared by the seeds."""
     sites = {}
 
     def record(data):
-        tr = handlers.trace(handlers.seed(program, jax.random.PRNGKey(seed))).get_trace(data)
+        tr = handlers.trace(handlers.seed(program, jax.random.PRNGKey(0))).get_trace(data)
         for name, site in tr.items():
             if site["type"] == "sample" and not site["is_observed"]:
                 sites[name] = (np.shape(site["value"]), site["fn"].support)
@@ -58,11 +58,21 @@ def point_values(program, data, seed):
 
     jax.make_jaxpr(record)(data)
     discrete = {name for name, (_, support) in sites.items() if support is constraints.boolean or support.is_discrete}
-    draws = {name: rng.integers(0, 2, shape).astype(np.float64) if name in discrete else rng.uniform(-1, 1, shape)
-             for name, (shape, _) in sites.items()}
     constrain = jax.jit(lambda u: {name: u[name] if name in discrete else biject_to(sites[name][1])(u[name])
                                    for name in u}, compiler_options=QUICK_COMPILE)
-    return constrain({name: jnp.asarray(x, dtype=jnp.float64) for name, x in draws.items()})
+
+    def draw(seed):
+        rng = np.random.default_rng(seed)
+        u = {name: rng.integers(0, 2, shape).astype(np.float64) if name in discrete else rng.uniform(-1, 1, shape)
+             for name, (shape, _) in sites.items()}
+        return constrain({name: jnp.asarray(x, dtype=jnp.float64) for name, x in u.items()})
+
+    return draw
+
+
+def point_values(program, data, seed):
+    """One draw of :func:`value_maker`."""
+    return value_maker(program, data)(seed)
 
 
 def cavi_log_joint(model, arrays, values):
@@ -110,10 +120,11 @@ def point_mass_log_joints(model, arrays) -> list[tuple[float, float]]:
     with jax.enable_x64(True):
         data = model_data(arrays, dtype=jnp.float64)
         program = model.program("cavi")
+        draw = value_maker(program, data)
+        density = jax.jit(lambda d, v: log_density(program, (d,), {}, v)[0], compiler_options=QUICK_COMPILE)
         for seed in (0, 1):
-            values = point_values(program, data, seed)
-            reference = jax.jit(lambda d, v: log_density(program, (d,), {}, v)[0], compiler_options=QUICK_COMPILE)(
-                data, values)
+            values = draw(seed)
+            reference = density(data, values)
             out.append((float(cavi_log_joint(model, arrays, values)), float(reference)))
     return out
 
