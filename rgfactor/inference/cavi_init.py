@@ -102,11 +102,11 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
             mask = np.asarray(v.mask, dtype=bool)
         else:   # a complete float64 view is not copied here; a dense view's sweep never reads its mask
             y = _zero_filled(v, np.float64)
-            mask = np.asarray(v.mask, dtype=np.float64)
+            mask = None if plan.is_dense(m) else np.asarray(v.mask, dtype=np.float64)
         h = np.concatenate([t.design(arrays) for t in vm.terms], axis=1)
         loc = {"y": y, "offset": np.asarray(v.log_offset, np.float64),
                "H": h, "HH": (h[:, :, None] * h[:, None, :]).reshape(h.shape[0], -1)}
-        if compact or not plan.is_dense(m):
+        if mask is not None:
             loc["mask"] = mask
         lik = vm.likelihood.conjugate_observation()
         loc.update(lik.cavi_data(arrays))
@@ -115,7 +115,7 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
             g["lgamma_y1_sum"] = np.asarray(sum(float(gammaln(y[:, a:a + 256] + 1.0).sum())
                                                 for a in range(0, y.shape[1], 256)))
         if not compact:   # whole-view summaries a minibatch would misread
-            g.update(lik.cavi_feature_data(y, mask))
+            g.update(lik.cavi_feature_data(y, v.mask if mask is None else mask))
         if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views
             g.update(HtY=h.T @ y, HtH=h.T @ h, y2=np.sum(y * y, axis=0))
         local.append({k: jnp.asarray(x) for k, x in loc.items()})
