@@ -305,7 +305,7 @@ def test_nb_dispersion_derivatives_match_autodiff():
 def test_count_table_sums_equal_per_entry_sums():
     """Sums over the table of distinct (feature, count) pairs equal sums over the observed entries, for
     non-integer counts and missing entries; a table over the size limit is not built."""
-    from rgfactor.generative.likelihoods.counts import count_table
+    from rgfactor.generative.likelihoods.count_table import count_table
 
     rng = np.random.default_rng(1)
     y = rng.poisson(2.0, (50, 6)).astype(float)
@@ -327,7 +327,7 @@ def test_nb_dispersion_derivatives_from_the_count_table():
     """The Newton derivatives and the collapsed objective are the same with the special functions summed
     over the table of distinct counts as over every entry."""
     from rgfactor.generative.likelihoods import NEGATIVE_BINOMIAL as nb
-    from rgfactor.generative.likelihoods.counts import count_table
+    from rgfactor.generative.likelihoods.count_table import count_table
 
     rng = np.random.default_rng(2)
     y = rng.negative_binomial(3, 0.4, (60, 5)).astype(float)
@@ -340,7 +340,8 @@ def test_nb_dispersion_derivatives_from_the_count_table():
                 jnp.log(jnp.array([3.0, 0.5, 20.0, 1.0, 8.0])))
         jtable = {k: jnp.asarray(v) for k, v in table.items()}
         for a, b in zip(nb.collapsed_derivatives(*args, 2.0), nb.collapsed_derivatives(*args, 2.0, table=jtable)):
-            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11)
+            # sums of ~100 terms of size ~10 in another order: relative 1e-11, absolute 1e-9 where they cancel
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11, atol=1e-9)
         np.testing.assert_allclose(np.asarray(nb.collapsed(*args, 2.0, table=jtable)),
                                    np.asarray(nb.collapsed(*args, 2.0)), rtol=1e-12)
 
@@ -349,7 +350,7 @@ def test_nb_dispersion_derivatives_from_the_count_table():
 def test_nb_fit_same_with_and_without_the_count_table(monkeypatch):
     """The full-batch engine's NB dispersion updates read the table of distinct counts when it is small
     (COUNT_TABLE_FRACTION); the fit is the same as with per-entry sums, sweep by sweep."""
-    import rgfactor.generative.likelihoods.counts as counts
+    import rgfactor.generative.likelihoods.count_table as counts
 
     arrays, _, _ = simulate(likelihoods=("negative_binomial", "gaussian"))
     model = cavi_model(arrays, 3)

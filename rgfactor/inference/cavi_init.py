@@ -98,8 +98,7 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
     local, glob = [], []
     for m, (vm, v) in enumerate(zip(model.views, arrays.views)):
         if compact:
-            y = v.y if np.all(v.mask) else np.where(v.mask, v.y, 0).astype(v.y.dtype)
-            mask = np.asarray(v.mask, dtype=bool)
+            y, mask = _zero_filled(v, v.y.dtype), np.asarray(v.mask, dtype=bool)
         else:   # a complete float64 view is not copied here; a dense view's sweep never reads its mask
             y = _zero_filled(v, np.float64)
             mask = None if plan.is_dense(m) else np.asarray(v.mask, dtype=np.float64)

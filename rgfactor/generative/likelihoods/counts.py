@@ -12,7 +12,7 @@ and Bernoulli (b = 1) likelihoods are exp(kappa psi) / (1 + e^psi)^b with kappa 
 Gaussian in eta given omega: each entry contributes p = E[omega] and a = kappa + E[omega] log phi.
 The NB dispersion is a MAP point estimate (damped Newton on log phi). Its objective's special functions
 depend on a count and phi only: sum_n lgamma(y_nd + phi_d) is sum_j m_dj lgamma(u_dj + phi_d) over the
-feature's distinct positive counts u_dj (m_dj times each), evaluated so (:func:`count_table`) where a
+feature's distinct positive counts u_dj (m_dj times each), evaluated so (:func:`.count_table.count_table`) where a
 feature has few distinct counts, as RNA-seq and spatial counts at low depth do. A Poisson view is fitted by the
 closed-form engine as NB with fixed phi = 100 (the Poisson limit; declared difference).
 """
@@ -25,11 +25,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
-from scipy.special import gammaln as np_gammaln
 
 from rgfactor.generative.components import ALL_ENGINES
 from rgfactor.generative.conjugate import (digamma_trigamma, lgamma_positive, log_cosh_half, pg_loglik_bound,
                                            pg_mean)
+from rgfactor.generative.likelihoods import count_table
 from rgfactor.generative.likelihoods.base import Likelihood, register
 from rgfactor.generative.variables import PLAIN, Variable
 
@@ -42,48 +42,6 @@ POISSON_DISPERSION = 100.0  # 'poisson' views: NB with this fixed dispersion in 
 # A method-of-moments start ignores the factors, counts all biological variation as noise, and on the
 # 40 TCGA glioma tumours let ARD switch every factor off within 5 sweeps.
 INITIAL_DISPERSION = 100.0
-# The table of distinct counts replaces the per-entry special functions when it has at most this fraction
-# of the view's entries: S1's NB view (1000 x 2000, mean count 7.3) has 81,572 distinct (feature, count)
-# pairs, 4% of its 2,000,000 entries.
-COUNT_TABLE_FRACTION = 0.25
-
-
-def count_table(y, mask, max_fraction: float = COUNT_TABLE_FRACTION) -> dict:
-    """Per feature, its distinct positive observed counts and how often each occurs, as flat arrays.
-
-    Parameters
-    ----------
-    y, mask : (n_subjects, n_features) counts (any non-negative values) and the observed entries.
-    max_fraction : return nothing when there are more (feature, count) pairs than this fraction of the entries.
-
-    Returns
-    -------
-    {} or {"count_values": (P,), "count_weights": (P,), "count_feature": (P,) int32}: the P distinct pairs
-    sorted by feature, each value u, its number of observed occurrences m and its feature d. Then
-    sum_n mask_nd f(y_nd) = sum over the pairs of feature d of m f(u), for any f with f(0) = 0.
-    """
-    n, d = np.shape(y)
-    ordered = np.where(np.asarray(mask).T > 0, np.asarray(y, dtype=np.float64).T, 0.0)   # (features, subjects)
-    ordered.sort(axis=1)   # in place: one (features, subjects) array in all
-    ordered = ordered.ravel()
-    new = ordered > 0
-    new[1:] &= ordered[1:] != ordered[:-1]
-    start = np.flatnonzero(new)
-    if start.size == 0 or start.size > max_fraction * n * d:
-        return {}
-    feature = start // max(n, 1)
-    # a run of equal counts ends where the next one starts or where its feature's row ends
-    end = np.minimum(np.append(start[1:], n * d), (feature + 1) * n)
-    return {"count_values": ordered[start], "count_weights": (end - start).astype(np.float64),
-            "count_feature": feature.astype(np.int32)}
-
-
-def _feature_sum(table, per_pair, n_features: int):
-    """sum over each feature's pairs of m * per_pair (``table``: :func:`count_table`'s arrays)."""
-    return jax.ops.segment_sum(table["count_weights"] * per_pair, table["count_feature"], num_segments=n_features,
-                               indices_are_sorted=True)
-
-
 class _PolyaGamma(Likelihood):
     """Shared closed-form part: local PG parameters c (subject, feature), coefficients, bound."""
 
@@ -110,13 +68,7 @@ class _PolyaGamma(Likelihood):
         shift = 0.0 if lp is None else np.asarray(lp)
         if lp is not None:   # over the distinct (feature, count) pairs: zero counts add nothing
             phi = np.broadcast_to(np.exp(np.asarray(lp, dtype=np.float64)), (y.shape[1],))
-            table = count_table(y, mask, max_fraction=1.0)
-            if table:
-                f = table["count_feature"]
-                per_pair = np_gammaln(table["count_values"] + phi[f]) - np_gammaln(phi[f])
-                q["gamma_sum"] = np.bincount(f, table["count_weights"] * per_pair, minlength=y.shape[1])
-            else:
-                q["gamma_sum"] = np.zeros(y.shape[1])
+            q["gamma_sum"] = count_table.lgamma_sum(y, mask, phi)
         return q, {"c": np.abs(eta0 - shift) + np.zeros(y.shape)}
 
     def _init_global(self, n_features: int) -> dict:
@@ -241,8 +193,8 @@ class NegativeBinomial(_PolyaGamma):
         return {"log_phi": np.full(n_features, np.log(INITIAL_DISPERSION))}
 
     def cavi_feature_data(self, y, mask):
-        """The table of distinct counts per feature (:func:`count_table`) where it is small."""
-        return count_table(y, mask, COUNT_TABLE_FRACTION)
+        """The table of distinct counts per feature (:func:`.count_table.count_table`) where it is small."""
+        return count_table.count_table(y, mask, count_table.COUNT_TABLE_FRACTION)
 
     def _point_global(self, view, values):
         return {"log_phi": np.log(np.asarray(values[f"dispersion_{view}"]))}
@@ -267,17 +219,17 @@ class NegativeBinomial(_PolyaGamma):
 
     def collapsed(self, y, mask, e_eta, var_eta, log_phi, scale=1.0, table=None):
         """Per-feature ELBO of an NB view as a function of log phi with q(omega) optimal, plus log p(phi)
-        (``table``: :func:`count_table`'s arrays for the same ``y`` and ``mask``, or None)."""
+        (``table``: :func:`.count_table.count_table`'s arrays for the same ``y`` and ``mask``, or None)."""
         gamma_sum, rest = self._collapsed_parts(y, mask, e_eta, var_eta, log_phi, table)
         return scale * (gamma_sum + rest) + self.dispersion_prior().log_prob(jnp.exp(log_phi))
 
     @staticmethod
     def _lgamma_sum(y, mask, phi, table=None):
-        """sum_n mask (lgamma(y + phi) - lgamma(phi)) per feature; ``table``: :func:`count_table`'s arrays."""
+        """sum_n mask (lgamma(y + phi) - lgamma(phi)) per feature (``table``: :func:`.count_table.count_table`)."""
         if table is not None:
             feature = table["count_feature"]
             per_pair = lgamma_positive(table["count_values"] + phi[feature]) - lgamma_positive(phi)[feature]
-            return _feature_sum(table, per_pair, phi.shape[0])
+            return count_table.feature_sum(table, per_pair, phi.shape[0])
         return jnp.sum(mask * (lgamma_positive(y + phi[None, :]) - lgamma_positive(phi)[None, :]), axis=0)
 
     @staticmethod
@@ -287,8 +239,8 @@ class NegativeBinomial(_PolyaGamma):
         if table is not None:
             feature = table["count_feature"]
             psi_b, psi1_b = digamma_trigamma(table["count_values"] + phi[feature])
-            return (_feature_sum(table, psi_b - psi_phi[feature], phi.shape[0]),
-                    _feature_sum(table, psi1_b - psi1_phi[feature], phi.shape[0]))
+            return (count_table.feature_sum(table, psi_b - psi_phi[feature], phi.shape[0]),
+                    count_table.feature_sum(table, psi1_b - psi1_phi[feature], phi.shape[0]))
         psi_b, psi1_b = digamma_trigamma(y + phi[None, :])
         return jnp.sum(mask * (psi_b - psi_phi[None, :]), axis=0), jnp.sum(mask * (psi1_b - psi1_phi[None, :]), axis=0)
 
@@ -311,7 +263,7 @@ class NegativeBinomial(_PolyaGamma):
         g'' = phi D1 + phi^2 D2 + sum_n [-phi (log 2 + u/2 + log cosh(c/2)) + phi (1/2 + T u) + phi/2
               + phi T u - b T - b u^2 T'(c)/c]
         the LogNormal(m, s) prior of phi adds -1 - (l - m) / s^2 and -1 / s^2. D1 and D2 come from
-        ``table`` (:func:`count_table`) when given. Checked against autodiff in tests/test_cavi.py.
+        ``table`` (:func:`.count_table.count_table`) when given. Checked against autodiff in tests/test_cavi.py.
         """
         phi_d = jnp.exp(log_phi)
         phi = phi_d[None, :]
@@ -340,7 +292,7 @@ class NegativeBinomial(_PolyaGamma):
         and, with ``with_gamma_sum``, sum_n mask (lgamma(y + phi) - lgamma(phi)) at it (see :meth:`cavi_init`).
         ``gamma_sum``: that sum at ``log_phi`` when the caller keeps it (the full-batch engine), so that
         the current value's lgamma terms, a pass over every entry, are not computed again. The special
-        functions go over the view's table of distinct counts when ``vd`` has one (:func:`count_table`).
+        functions go over the view's table of distinct counts when ``vd`` has one (:func:`.count_table.count_table`).
         """
         y, mask = vd["y"], vd["mask"]
         table = vd if "count_values" in vd else None

@@ -1,0 +1,63 @@
+"""The table of a count view's distinct (feature, count) pairs and their multiplicities.
+
+A sum over a view's observed entries of a function of a count and its feature's parameter only (the NB
+dispersion's lgamma, digamma and trigamma of y + phi, :mod:`rgfactor.generative.likelihoods.counts`) is a sum over
+the distinct pairs weighted by how often each occurs, which at low counts is far fewer terms.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from scipy.special import gammaln
+
+# The table of distinct counts replaces the per-entry special functions when it has at most this fraction
+# of the view's entries: S1's NB view (1000 x 2000, mean count 7.3) has 81,572 distinct (feature, count)
+# pairs, 4% of its 2,000,000 entries.
+COUNT_TABLE_FRACTION = 0.25
+
+
+def count_table(y, mask, max_fraction: float = COUNT_TABLE_FRACTION) -> dict:
+    """Per feature, its distinct positive observed counts and how often each occurs, as flat arrays.
+
+    Parameters
+    ----------
+    y, mask : (n_subjects, n_features) counts (any non-negative values) and the observed entries.
+    max_fraction : return nothing when there are more (feature, count) pairs than this fraction of the entries.
+
+    Returns
+    -------
+    {} or {"count_values": (P,), "count_weights": (P,), "count_feature": (P,) int32}: the P distinct pairs
+    sorted by feature, each value u, its number of observed occurrences m and its feature d. Then
+    sum_n mask_nd f(y_nd) = sum over the pairs of feature d of m f(u), for any f with f(0) = 0.
+    """
+    n, d = np.shape(y)
+    ordered = np.where(np.asarray(mask).T > 0, np.asarray(y, dtype=np.float64).T, 0.0)   # (features, subjects)
+    ordered.sort(axis=1)   # in place: one (features, subjects) array in all
+    ordered = ordered.ravel()
+    new = ordered > 0
+    new[1:] &= ordered[1:] != ordered[:-1]
+    start = np.flatnonzero(new)
+    if start.size == 0 or start.size > max_fraction * n * d:
+        return {}
+    feature = start // max(n, 1)
+    # a run of equal counts ends where the next one starts or where its feature's row ends
+    end = np.minimum(np.append(start[1:], n * d), (feature + 1) * n)
+    return {"count_values": ordered[start], "count_weights": (end - start).astype(np.float64),
+            "count_feature": feature.astype(np.int32)}
+
+
+def feature_sum(table, per_pair, n_features: int):
+    """sum over each feature's pairs of m * per_pair (``table``: :func:`count_table`'s arrays)."""
+    return jax.ops.segment_sum(table["count_weights"] * per_pair, table["count_feature"], num_segments=n_features,
+                               indices_are_sorted=True)
+
+
+def lgamma_sum(y, mask, phi) -> np.ndarray:
+    """sum_n mask (lgamma(y_nd + phi_d) - lgamma(phi_d)) per feature, in NumPy (zero counts add nothing)."""
+    table = count_table(y, mask, max_fraction=1.0)
+    if not table:
+        return np.zeros(np.shape(y)[1])
+    f = table["count_feature"]
+    per_pair = gammaln(table["count_values"] + phi[f]) - gammaln(phi[f])
+    return np.bincount(f, table["count_weights"] * per_pair, minlength=np.shape(y)[1])
