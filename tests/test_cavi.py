@@ -302,10 +302,15 @@ def test_nb_dispersion_derivatives_match_autodiff():
     np.testing.assert_allclose(np.asarray(h)[ok], np.asarray(hess)[ok], rtol=1e-7)
 
 
-def test_count_table_sums_equal_per_entry_sums():
+@pytest.mark.parametrize("block", [256, 4])
+def test_count_table_sums_equal_per_entry_sums(block, monkeypatch):
     """Sums over the table of distinct (feature, count) pairs equal sums over the observed entries, for
-    non-integer counts and missing entries; a table over the size limit is not built."""
+    non-integer counts and missing entries, whether the table is built in one block of features or in
+    several; a table over the size limit is not built."""
+    from rgfactor.generative.likelihoods import count_table as module
     from rgfactor.generative.likelihoods.count_table import count_table
+
+    monkeypatch.setattr(module, "FEATURE_BLOCK", block)
 
     rng = np.random.default_rng(1)
     y = rng.poisson(2.0, (50, 6)).astype(float)
@@ -378,6 +383,60 @@ def test_digamma_trigamma_series():
         psi, psi1 = digamma_trigamma(jax.numpy.asarray(x))
     np.testing.assert_allclose(np.asarray(psi), digamma(x), atol=1e-9)
     np.testing.assert_allclose(np.asarray(psi1), polygamma(1, x), rtol=1e-9)
+
+
+def test_accurate_special_functions_match_scipy_and_numpyro():
+    """The fused digamma and log-Gamma of the sweep's Gamma and Beta parameters agree with SciPy to float64
+    round-off (relative to max(1, |value|)) from 1e-8 to 1e6, and the Gamma entropy with NumPyro's."""
+    import numpyro.distributions as dist
+    from scipy.special import digamma
+
+    from rgfactor.generative.conjugate import digamma_positive, gamma_entropy, lgamma_accurate
+
+    x = np.logspace(-8, 6, 2001)
+    with jax.enable_x64(True):
+        psi, lg = np.asarray(digamma_positive(jax.numpy.asarray(x))), np.asarray(lgamma_accurate(jax.numpy.asarray(x)))
+        a, b = np.array([1e-3, 0.5, 1.0, 7.5, 1e3]), np.array([2.0, 0.1, 1.0, 30.0, 5.0])
+        h = np.asarray(gamma_entropy(jax.numpy.asarray(a), jax.numpy.asarray(b)))
+        h_ref = np.asarray(dist.Gamma(jax.numpy.asarray(a), jax.numpy.asarray(b)).entropy())
+    assert np.max(np.abs(psi - digamma(x)) / np.maximum(1.0, np.abs(digamma(x)))) < 1e-13
+    assert np.max(np.abs(lg - gammaln(x)) / np.maximum(1.0, np.abs(gammaln(x)))) < 1e-13
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_symmetric_contractions_equal_full_ones():
+    """The contractions over the distinct entries of symmetric K x K blocks equal the full (K^2) ones."""
+    from rgfactor.inference.cavi_sweep import symmetric_pairwise_trace, symmetric_weighted_sum
+
+    rng = np.random.default_rng(4)
+    for k in (1, 3, 10):
+        a = rng.standard_normal((30, k, k))
+        a = a + np.swapaxes(a, 1, 2)
+        b = rng.standard_normal((20, k, k))
+        b = b @ np.swapaxes(b, 1, 2)
+        x = rng.random((7, 30))
+        with jax.enable_x64(True):
+            got = np.asarray(symmetric_weighted_sum(jax.numpy.asarray(x), jax.numpy.asarray(a)))
+            trace = np.asarray(symmetric_pairwise_trace(jax.numpy.asarray(a), jax.numpy.asarray(b)))
+        np.testing.assert_allclose(got, np.einsum("ab,bkl->akl", x, a), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(trace, np.einsum("nkl,dkl->nd", a, b), rtol=1e-12, atol=1e-11)
+
+
+def test_batched_gaussian_scalar_blocks_equal_the_factorised_path():
+    """1 x 1 precisions (a view whose only term is the intercept) skip the Cholesky factorisation: same
+    mean, variance and log-determinant as the general path."""
+    from rgfactor.generative import conjugate
+
+    rng = np.random.default_rng(5)
+    prec, lin = rng.gamma(2.0, 1.0, (40, 1, 1)), rng.standard_normal((40, 1))
+    with jax.enable_x64(True):
+        got = conjugate.batched_gaussian(jax.numpy.asarray(prec), jax.numpy.asarray(lin))
+        padded = np.zeros((40, 2, 2))   # the same blocks, decoupled from an identity block: general path
+        padded[:, 0, 0], padded[:, 1, 1] = prec[:, 0, 0], 1.0
+        ref = conjugate.batched_gaussian(jax.numpy.asarray(padded), jax.numpy.asarray(np.c_[lin, np.zeros(40)]))
+    np.testing.assert_allclose(np.asarray(got[0])[:, 0], np.asarray(ref[0])[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got[1])[:, 0, 0], np.asarray(ref[1])[:, 0, 0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got[2]), np.asarray(ref[2]), rtol=1e-12, atol=1e-12)
 
 
 def test_lgamma_positive_matches_scipy():

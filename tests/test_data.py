@@ -186,6 +186,28 @@ def test_row_nanmedian_equals_numpy():
 
 
 @pytest.mark.parametrize("method", ["trimmed_ratio", "poscounts", "median_of_ratios"])
+def test_size_factors_in_blocks_of_subjects_equal_one_block(method, monkeypatch):
+    """The size factors are computed over blocks of subjects (small temporaries): the blocks' reference
+    sums and per-subject factors equal those of the whole view at once (all-missing subjects, missing
+    entries, a subject count that is not a multiple of the block), for fitting and for new subjects."""
+    from rgfactor.data import preprocess
+
+    rng = np.random.default_rng(7)
+    y = rng.negative_binomial(4, 4 / (4 + 6.0), size=(47, 30)).astype(float)
+    y[:, :4] += 1.0                       # features positive in every subject (median of ratios' reference)
+    y[rng.random(y.shape) < 0.1] = np.nan
+    y[5] = np.nan
+    whole = size_factors(y, method=method)
+    new = size_factors(y[:9] * 2.0, whole[1], method, whole[2])
+    monkeypatch.setattr(preprocess, "ROW_BLOCK", 8)
+    blocked = size_factors(y, method=method)
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-12)
+    np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-12)   # NaN where a feature is not in the reference
+    np.testing.assert_allclose(size_factors(y[:9] * 2.0, whole[1], method, whole[2])[0], new[0], rtol=1e-12)
+    assert blocked[0][5] == 1.0 and np.ptp(np.log(blocked[0])) > 0.1
+
+
+@pytest.mark.parametrize("method", ["trimmed_ratio", "poscounts", "median_of_ratios"])
 def test_fit_arrays_equals_fitting_then_applying(method):
     """fit_arrays reuses the training size factors instead of computing them again: same arrays."""
     counts = frame(RNG.poisson(6, size=(30, 7)).astype(float), "g").assign(g6=3.0)   # g6 constant: dropped

@@ -26,6 +26,7 @@ from rgfactor.generative.components import ALL_ENGINES, NUMPYRO_ENGINES, active_
 from rgfactor.generative.conjugate import (
     batched_gaussian,
     gamma_elp,
+    gamma_entropy,
     gamma_moments,
     gaussian_entropy,
     normal_precision_elp,
@@ -233,7 +234,7 @@ class ARDLoadings:
 
     def cavi_entropy(self, q: dict):
         k = q["Ew"].shape[1]
-        return jnp.sum(gaussian_entropy(q["W_logdet"], k)) + jnp.sum(dist.Gamma(q["alpha_a"], q["alpha_b"]).entropy())
+        return jnp.sum(gaussian_entropy(q["W_logdet"], k)) + jnp.sum(gamma_entropy(q["alpha_a"], q["alpha_b"]))
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         k = q["Ew"].shape[1]

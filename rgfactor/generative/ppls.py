@@ -15,7 +15,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from rgfactor.generative.components import ALL_ENGINES
-from rgfactor.generative.conjugate import gamma_elp, gamma_moments, normal_elp
+from rgfactor.generative.conjugate import gamma_elp, gamma_entropy, gamma_moments, normal_elp
 from rgfactor.generative.factors import Z, IidNormalFactors, _diag
 from rgfactor.generative.loadings import ARDLoadings
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
@@ -165,7 +165,7 @@ class PPLSFactors:
 
     def cavi_entropy(self, q: dict):
         return (jnp.sum(dist.Normal(q["B_m"], jnp.sqrt(q["B_v"])).entropy())
-                + dist.Gamma(q["tau_a"], q["tau_b"]).entropy())
+                + gamma_entropy(q["tau_a"], q["tau_b"]))
 
     def cavi_draws(self, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         b = q["B_m"][None] + np.sqrt(q["B_v"])[None] * rng.standard_normal((num_draws, self.n_components))

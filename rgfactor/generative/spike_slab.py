@@ -15,8 +15,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from rgfactor.generative.conjugate import (beta_elp, beta_entropy, beta_log_moments, gamma_elp, gamma_moments,
-                                           normal_precision_elp)
+from rgfactor.generative.conjugate import (beta_elp, beta_entropy, beta_log_moments, gamma_elp, gamma_entropy,
+                                           gamma_moments, normal_precision_elp)
 from rgfactor.generative.loadings import ALPHA, W, ARDLoadings, _plates
 from rgfactor.generative.variables import FACTOR_SCALE, HELPER, Role, Variable
 
@@ -142,7 +142,7 @@ class SpikeSlabLoadings(ARDLoadings):
         h_spike = 0.5 * (1.0 + 1.8378770664093453 + jnp.log(q["W_v0"]))[None, :]
         h_s = jax.nn.softplus(logit) - gam * logit
         return (jnp.sum(gam * h_slab + (1.0 - gam) * h_spike + h_s)
-                + jnp.sum(dist.Gamma(q["alpha_a"], q["alpha_b"]).entropy())
+                + jnp.sum(gamma_entropy(q["alpha_a"], q["alpha_b"]))
                 + jnp.sum(beta_entropy(q["theta_a"], q["theta_b"])))
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:

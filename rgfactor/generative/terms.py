@@ -25,7 +25,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from rgfactor.generative.components import ALL_ENGINES
-from rgfactor.generative.conjugate import gamma_elp, gamma_moments, normal_elp, normal_precision_elp
+from rgfactor.generative.conjugate import gamma_elp, gamma_entropy, gamma_moments, normal_elp, normal_precision_elp
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
 INTERCEPT = Variable("intercept_{view}", ("{view}_feature",), PLAIN, "per-feature intercept (link scale)")
@@ -193,7 +193,7 @@ class SiteLocation(Term):
                 + jnp.sum(gamma_elp(self.precision_prior(vd), m["prec_mean"], m["prec_log"])))
 
     def cavi_entropy(self, q: dict):
-        return jnp.sum(dist.Gamma(q["g_a"], q["g_b"]).entropy())
+        return jnp.sum(gamma_entropy(q["g_a"], q["g_b"]))
 
     def cavi_draws(self, view, theta, q, rng, num_draws) -> dict:
         g = rng.gamma(shape=q["g_a"], scale=1.0 / q["g_b"], size=(num_draws,) + q["g_a"].shape)

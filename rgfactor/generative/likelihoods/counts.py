@@ -27,7 +27,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
 from rgfactor.generative.components import ALL_ENGINES
-from rgfactor.generative.conjugate import (digamma_trigamma, lgamma_positive, log_cosh_half, pg_loglik_bound,
+from rgfactor.generative.conjugate import (digamma_trigamma, lgamma_positive, log_cosh_half, pg_loglik_optimal,
                                            pg_mean)
 from rgfactor.generative.likelihoods import count_table
 from rgfactor.generative.likelihoods.base import Likelihood, register
@@ -62,14 +62,16 @@ class _PolyaGamma(Likelihood):
         dispersion moves) so that the ELBO does not evaluate 2 lgamma per entry every sweep. It is a
         full-data sum, maintained by the full-batch engine (stochastic VI computes no ELBO).
         """
-        eta0 = np.asarray(centre)[None, :] + np.asarray(log_offset)[:, None]
         q = self._init_global(y.shape[1])
         lp = q.get("log_phi", self.fixed_log_phi())
         shift = 0.0 if lp is None else np.asarray(lp)
         if lp is not None:   # over the distinct (feature, count) pairs: zero counts add nothing
             phi = np.broadcast_to(np.exp(np.asarray(lp, dtype=np.float64)), (y.shape[1],))
             q["gamma_sum"] = count_table.lgamma_sum(y, mask, phi)
-        return q, {"c": np.abs(eta0 - shift) + np.zeros(y.shape)}
+        c = np.empty(y.shape)   # |E[eta] - log phi| at the start, filled in place (one (subject, feature) array)
+        c[...] = np.asarray(log_offset, dtype=np.float64)[:, None]
+        c += np.asarray(centre, dtype=np.float64)[None, :] - shift
+        return q, {"c": np.abs(c, out=c)}
 
     def _init_global(self, n_features: int) -> dict:
         return {}
@@ -118,12 +120,14 @@ class _PolyaGamma(Likelihood):
         return {}
 
     def expected_loglik(self, m, ql, vd, e_eta, var_eta):
-        """sum over observed entries of log C(y) + the PG bound (exact at c^2 = E[psi^2], Var = 0)."""
+        """sum over observed entries of log C(y) + the PG bound (exact at c^2 = E[psi^2], Var = 0), with
+        q(omega) optimal for these moments: ``ql["c"]`` = sqrt(var_eta + E[psi]^2), as the sweep has just
+        set it (:meth:`refresh_c`) and as a point mass has it (``point_moments``)."""
         y, mask = vd["y"], vd["mask"]
         lp = m.get("log_phi", self.fixed_log_phi())
         b, kappa = self._b_kappa(y, lp)
         e_psi = self._psi(e_eta, lp)
-        ll = pg_loglik_bound(b, kappa, e_psi, var_eta + e_psi**2, ql["c"])
+        ll = pg_loglik_optimal(b, kappa, e_psi, ql["c"])
         if lp is None:
             return jnp.sum(mask * ll)
         # vd["lgamma_y1_sum"]: sum over observed entries of log(y!), a constant (cavi_init.prepare_data)

@@ -20,7 +20,7 @@ import numpyro.distributions as dist
 from scipy.special import gammaln
 
 from rgfactor.generative.components import ALL_ENGINES
-from rgfactor.generative.conjugate import LOG_2PI, gamma_elp, gamma_moments
+from rgfactor.generative.conjugate import LOG_2PI, gamma_elp, gamma_entropy, gamma_moments
 from rgfactor.generative.likelihoods.base import Likelihood, register
 from rgfactor.generative.variables import HELPER, PLAIN, Variable
 
@@ -120,7 +120,7 @@ class Gaussian(Likelihood):
         return jnp.sum(gamma_elp(self.precision_prior(vd["scale"]), m["tau_mean"], m["tau_log"]))
 
     def cavi_entropy(self, q):
-        return jnp.sum(dist.Gamma(q["tau_a"], q["tau_b"]).entropy())
+        return jnp.sum(gamma_entropy(q["tau_a"], q["tau_b"]))
 
     def cavi_draws(self, view, q, rng, num_draws):
         tau = rng.gamma(shape=q["tau_a"], scale=1.0 / q["tau_b"], size=(num_draws,) + q["tau_a"].shape)

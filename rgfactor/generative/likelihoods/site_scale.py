@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.special import gammaln
 
 from rgfactor.generative.components import ALL_ENGINES, NUMPYRO_ENGINES
-from rgfactor.generative.conjugate import LOG_2PI, digamma_trigamma, gamma_elp, gamma_moments
+from rgfactor.generative.conjugate import (LOG_2PI, digamma_trigamma, gamma_elp, gamma_entropy, gamma_moments,
+                                           lgamma_accurate)
 from rgfactor.generative.likelihoods.counts import NegativeBinomial
 from rgfactor.generative.likelihoods.gaussian import Gaussian
 from rgfactor.generative.variables import PLAIN, Variable
@@ -129,7 +129,7 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
 
     def _nu_objective(self, log_nu, e_k, e_log_k):
         nu = jnp.exp(log_nu)
-        return (jnp.sum(nu * log_nu - gammaln(nu) + (nu - 1.0) * e_log_k - nu * e_k)
+        return (jnp.sum(nu * log_nu - lgamma_accurate(nu) + (nu - 1.0) * e_log_k - nu * e_k)
                 + self.shape_prior().log_prob(nu))
 
     def _update_nu(self, q):
@@ -178,7 +178,7 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
                 + self.shape_prior().log_prob(nu))
 
     def cavi_entropy(self, q):
-        return super().cavi_entropy(q) + jnp.sum(dist.Gamma(q["k_a"], q["k_b"]).entropy())
+        return super().cavi_entropy(q) + jnp.sum(gamma_entropy(q["k_a"], q["k_b"]))
 
     def cavi_draws(self, view, q, rng, num_draws):
         out = super().cavi_draws(view, q, rng, num_draws)
