@@ -219,8 +219,9 @@ def lgamma_positive(x, shift: int = 6):
 
     Elementwise arithmetic and two logs, so XLA fuses it into its caller's kernel (XLA's ``lgamma``
     expands into a reflection branch and a series over several kernels: more compile time in every
-    program that uses it, and about 3x slower on CPU). Absolute error against SciPy < 1e-13 for x in
-    [1e-8, 1e6] with the default shift 6, < 3e-14 with ``ACCURATE_SHIFT``. Overflow-free for x < 1e50.
+    program that uses it, and about 3x slower on CPU). Error against SciPy, relative to max(1, |log Gamma(x)|),
+    for x in [1e-8, 1e6]: < 3e-14 with the default shift 6, < 6e-15 with ``ACCURATE_SHIFT``. Overflow-free
+    for x < 1e50.
     """
     z = x + shift
     iz = 1.0 / z
@@ -232,8 +233,9 @@ def digamma_trigamma(x, shift: int = 6):
     """(psi(x), psi'(x)) for x > 0: recurrence to x + shift, then the asymptotic series.
 
     The recurrence sums sum_i 1/(x + i) = P'/P and sum_i 1/(x + i)^2 = (P'/P)^2 - P''/P with
-    P = prod_i (x + i) (one division instead of ``shift``). Absolute error of psi against SciPy < 1e-12
-    for x in [1e-8, 1e6] with shift 6, < 5e-14 with ``ACCURATE_SHIFT`` (relative error of psi' < 1e-12).
+    P = prod_i (x + i) (one division instead of ``shift``). Error of psi against SciPy, relative to
+    max(1, |psi(x)|), for x in [1e-8, 1e6]: < 2e-13 with shift 6, < 6e-15 with ``ACCURATE_SHIFT``; relative
+    error of psi' < 2e-13 and < 1e-14.
     Fuses into its caller's kernel, unlike XLA's ``digamma`` (about ten kernels per call).
     """
     p, p1, p2 = _shift_product(x, shift)

@@ -68,8 +68,9 @@ def _symmetric_maps(k: int):
 
 def symmetric_weighted_sum(x, second):
     """sum_b x[a, b] second[b] (A, K, K) for symmetric ``second`` (B, K, K): the contraction over the
-    M = K (K + 1) / 2 distinct entries, about half the work of the (K^2) one (the per-entry
-    Polya-Gamma precisions against E[z z'] or E[w w'], the costliest products of a count view's sweep)."""
+    M = K (K + 1) / 2 distinct entries, about half the work of the (K^2) one: the per-entry
+    Polya-Gamma precisions against E[z z'] or E[w w'] (measured alone on S1's NB view, 1,000 x 2,000,
+    K = 10: the sweep's three such products 13-17 -> 10 ms)."""
     k = second.shape[-1]
     pick, spread, _ = _symmetric_maps(k)
     packed = second.reshape(-1, k * k) @ pick.astype(second.dtype)
