@@ -404,24 +404,6 @@ def test_accurate_special_functions_match_scipy_and_numpyro():
     np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
 
 
-def test_symmetric_contractions_equal_full_ones():
-    """The contractions over the distinct entries of symmetric K x K blocks equal the full (K^2) ones."""
-    from rgfactor.inference.cavi_sweep import symmetric_pairwise_trace, symmetric_weighted_sum
-
-    rng = np.random.default_rng(4)
-    for k in (1, 3, 10):
-        a = rng.standard_normal((30, k, k))
-        a = a + np.swapaxes(a, 1, 2)
-        b = rng.standard_normal((20, k, k))
-        b = b @ np.swapaxes(b, 1, 2)
-        x = rng.random((7, 30))
-        with jax.enable_x64(True):
-            got = np.asarray(symmetric_weighted_sum(jax.numpy.asarray(x), jax.numpy.asarray(a)))
-            trace = np.asarray(symmetric_pairwise_trace(jax.numpy.asarray(a), jax.numpy.asarray(b)))
-        np.testing.assert_allclose(got, np.einsum("ab,bkl->akl", x, a), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(trace, np.einsum("nkl,dkl->nd", a, b), rtol=1e-12, atol=1e-11)
-
-
 def test_batched_gaussian_scalar_blocks_equal_the_factorised_path():
     """1 x 1 precisions (a view whose only term is the intercept) skip the Cholesky factorisation: same
     mean, variance and log-determinant as the general path."""

@@ -126,6 +126,12 @@ def pg_mean(b, c):
     return jnp.where(small, b * (0.25 - c * c / 48.0), b / (2.0 * safe_c) * jnp.tanh(0.5 * safe_c))
 
 
+def pg_loglik_optimal(b, kappa, e_psi, c):
+    """:func:`pg_loglik_bound` at the optimal q(omega), c = sqrt(E[psi^2]), where its E[omega] (E[psi^2] - c^2)
+    term is zero: -b log 2 + kappa E[psi] - b log cosh(c/2) (no Polya-Gamma mean to evaluate per entry)."""
+    return -b * jnp.log(2.0) + kappa * e_psi - b * log_cosh_half(c)
+
+
 def pg_loglik_bound(b, kappa, e_psi, e_psi2, c):
     """Expected augmented log-likelihood E_q[log p(y, omega | psi)] - E_q[log q(omega)].
 
@@ -134,14 +140,7 @@ def pg_loglik_bound(b, kappa, e_psi, e_psi2, c):
     It is a lower bound on E_q[log(e^{psi y'} / (1 + e^psi)^b)], tight when c^2 = E[psi^2]
     (the Jaakkola-Jordan bound). Elementwise; the caller masks and sums.
     """
-    return (-b * jnp.log(2.0) + kappa * e_psi - 0.5 * pg_mean(b, c) * (e_psi2 - c * c)
-            - b * log_cosh_half(c))
-
-
-def pg_loglik_optimal(b, kappa, e_psi, c):
-    """:func:`pg_loglik_bound` at the optimal q(omega), c = sqrt(E[psi^2]), where its E[omega] (E[psi^2] - c^2)
-    term is zero: -b log 2 + kappa E[psi] - b log cosh(c/2) (no Polya-Gamma mean to evaluate per entry)."""
-    return -b * jnp.log(2.0) + kappa * e_psi - b * log_cosh_half(c)
+    return pg_loglik_optimal(b, kappa, e_psi, c) - 0.5 * pg_mean(b, c) * (e_psi2 - c * c)
 
 
 # ----------------------------------------------------------------------------- Gaussian blocks
@@ -250,14 +249,10 @@ def digamma_trigamma(x, shift: int = 6):
     return psi - r1, psi1 + r2
 
 
-@jax.jit
+@jax.jit   # traced once per shape; XLA drops the unused trigamma
 def digamma_positive(x):
-    """psi(x) for x > 0 (:func:`digamma_trigamma` at ``ACCURATE_SHIFT``; its trigamma is not computed)."""
-    p, p1, _ = _shift_product(x, ACCURATE_SHIFT)
-    z = x + ACCURATE_SHIFT
-    iz = 1.0 / z
-    iz2 = iz * iz
-    return jnp.log(z) - 0.5 * iz - iz2 * _series(iz2, _DIGAMMA_SERIES) - p1 / p
+    """psi(x) for x > 0 (:func:`digamma_trigamma` at ``ACCURATE_SHIFT``)."""
+    return digamma_trigamma(x, ACCURATE_SHIFT)[0]
 
 
 @jax.jit

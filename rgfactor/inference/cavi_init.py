@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import gammaln
 from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays
@@ -84,8 +83,8 @@ def _scale(view) -> np.ndarray:
 
 def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = False) -> dict:
     """Float64 jax arrays: per view, local (y, mask (not for a dense view: its sweep reads sufficient statistics),
-    offset, design H and its row outer products) and global (centre, scale; count views: the sum of log(y!);
-    dense views: H^T Y, H^T H, sum y^2; a likelihood's :meth:`cavi_feature_data`); and
+    offset, design H and its row outer products) and global (centre, scale; dense views: H^T Y, H^T H, sum y^2;
+    a likelihood's whole-view summaries, :meth:`cavi_feature_data`, e.g. a count view's sum of log(y!)); and
     the factor prior's own arrays (``factors``: :meth:`cavi_data`, e.g. the exposure design of a
     mediation model; replicated, not split, under subject sharding).
 
@@ -110,9 +109,6 @@ def prepare_data(model: Model, plan: Plan, arrays: ModelArrays, compact: bool = 
         lik = vm.likelihood.conjugate_observation()
         loc.update(lik.cavi_data(arrays))
         g = {"centre": np.asarray(v.centre, dtype=np.float64), "scale": _scale(v)}
-        if lik.link == "log":   # the ELBO's constant sum_n,d mask log(y!) (missing entries are 0: log 0! = 0)
-            g["lgamma_y1_sum"] = np.asarray(sum(float(gammaln(y[:, a:a + 256] + 1.0).sum())
-                                                for a in range(0, y.shape[1], 256)))
         if not compact:   # whole-view summaries a minibatch would misread
             g.update(lik.cavi_feature_data(y, v.mask if mask is None else mask))
         if plan.is_dense(m):   # sufficient statistics for fully observed Gaussian views

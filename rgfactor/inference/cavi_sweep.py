@@ -30,7 +30,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rgfactor.generative.conjugate import batched_gaussian, gaussian_entropy
 from rgfactor.generative.model import Model
@@ -50,39 +49,6 @@ def cross(x, h):
     with the elementwise work that produces x fused in, into a loop that reads x transposed (24 ms
     against 2.7 ms on 1,000 x 2,000, 2026-12-05)."""
     return jnp.sum(x * h, axis=0)[:, None] if h.shape[1] == 1 else x.T @ h
-
-
-@functools.lru_cache(maxsize=None)
-def _symmetric_maps(k: int):
-    """For symmetric K x K matrices kept as their M = K (K + 1) / 2 upper-triangle entries: ``pick``
-    (K^2, M) selects them from a flattened matrix, ``spread`` (M, K^2) writes them back to both halves,
-    ``pair`` (K^2, M) is ``pick`` with weight 2 off the diagonal (so that sum_kl A_kl B_kl =
-    (vec(A) @ pair) . (vec(B) @ pick) for symmetric A, B)."""
-    rows, cols = np.triu_indices(k)
-    pick, spread = np.zeros((k * k, rows.size)), np.zeros((rows.size, k * k))
-    pick[rows * k + cols, np.arange(rows.size)] = 1.0
-    spread[np.arange(rows.size), rows * k + cols] = 1.0
-    spread[np.arange(rows.size), cols * k + rows] = 1.0
-    return pick, spread, pick * np.where(rows == cols, 1.0, 2.0)[None, :]
-
-
-def symmetric_weighted_sum(x, second):
-    """sum_b x[a, b] second[b] (A, K, K) for symmetric ``second`` (B, K, K): the contraction over the
-    M = K (K + 1) / 2 distinct entries, about half the work of the (K^2) one: the per-entry
-    Polya-Gamma precisions against E[z z'] or E[w w'] (measured alone on S1's NB view, 1,000 x 2,000,
-    K = 10: the sweep's three such products 13-17 -> 10 ms)."""
-    k = second.shape[-1]
-    pick, spread, _ = _symmetric_maps(k)
-    packed = second.reshape(-1, k * k) @ pick.astype(second.dtype)
-    return ((x @ packed) @ spread.astype(second.dtype)).reshape(-1, k, k)
-
-
-def symmetric_pairwise_trace(a, b):
-    """tr(a_n b_d) = sum_kl a[n, k, l] b[d, k, l] (N, D) for symmetric (N, K, K) and (D, K, K), over the
-    distinct entries (:func:`symmetric_weighted_sum`)."""
-    k = a.shape[-1]
-    pick, _, pair = _symmetric_maps(k)
-    return (a.reshape(-1, k * k) @ pair.astype(a.dtype)) @ (b.reshape(-1, k * k) @ pick.astype(b.dtype)).T
 
 
 def theta_second(theta_m, theta_cov, sl):
@@ -112,7 +78,7 @@ def eta_moments(dense: bool, dl: dict, dg: dict, z_m, z_second, sum_ezz, ew, eww
     e_eta = dl["H"] @ theta_m + f + dl["offset"][:, None]
     q = theta_m.shape[0]
     var_theta = dl["HH"] @ theta_cov.reshape(-1, q * q).T
-    var_zw = symmetric_pairwise_trace(z_second, eww) - f * f
+    var_zw = z_second.reshape(n, k * k) @ eww.reshape(-1, k * k).T - f * f
     return e_eta, var_theta + jnp.maximum(var_zw, 0.0)
 
 
@@ -162,6 +128,7 @@ def _step(model: Model, plan: Plan, state, data):
     loc, glob = state["local"], state["global"]
     z_m, z_s = loc["Z_m"], loc["Z_S"]
     n, k = z_m.shape
+    kk = k * k
     views_g = [dict(g) for g in glob["views"]]
     views_l = list(loc["views"])
     # the likelihoods' (p, a) at the current q(omega); neither Z nor theta enters them
@@ -188,7 +155,7 @@ def _step(model: Model, plan: Plan, state, data):
         else:
             p, a = coefficients[m]
             r = a - p * (dl["H"] @ theta_m + dl["offset"][:, None])
-            gram = symmetric_weighted_sum(p.T, ezz)
+            gram = (p.T @ ezz.reshape(n, kk)).reshape(-1, k, k)
             lin = r.T @ z_m
             saved = (p, a, r)
         g["loadings"] = prior.cavi_update(g["loadings"], lin, gram)
@@ -207,7 +174,7 @@ def _step(model: Model, plan: Plan, state, data):
             lin = lin + dl["y"] @ tw - dl["H"] @ (g["terms"]["m"] @ tw)
         else:
             p, _, r = cache[m]
-            term = symmetric_weighted_sum(p, eww)
+            term = (p @ eww.reshape(-1, kk)).reshape(n, k, k)
             prec = term if prec is None else prec + term
             lin = lin + r @ ew
     prec = prec_shared[None] if prec is None else prec + prec_shared[None]

@@ -103,9 +103,9 @@ class Likelihood:
         return {}
 
     def cavi_feature_data(self, y, mask) -> dict:
-        """Extra per-feature (feature-leading) arrays computed once from the whole view's ``y`` and ``mask``
-        (NumPy, (subjects, features)) for the full-batch closed-form engine; a minibatch engine does not
-        pass them, so an update that reads them must also work without."""
+        """Summaries computed once from the whole view's ``y`` and ``mask`` (NumPy, (subjects, features)) for
+        the full-batch closed-form engine (per-feature arrays, a table of distinct counts, a constant of the
+        ELBO); a minibatch engine does not pass them, so an update that reads them must also work without."""
         return {}
 
     def conjugate_observation(self):

@@ -66,9 +66,10 @@ def feature_sum(table, per_pair, n_features: int):
                                indices_are_sorted=True)
 
 
-def lgamma_sum(y, mask, phi) -> np.ndarray:
-    """sum_n mask (lgamma(y_nd + phi_d) - lgamma(phi_d)) per feature, in NumPy (zero counts add nothing)."""
-    table = count_table(y, mask, max_fraction=1.0)
+def lgamma_sum(y, mask, phi, table: dict | None = None) -> np.ndarray:
+    """sum_n mask (lgamma(y_nd + phi_d) - lgamma(phi_d)) per feature, in NumPy (zero counts add nothing);
+    ``table``: the whole :func:`count_table` of ``y`` and ``mask`` when the caller has it."""
+    table = count_table(y, mask, max_fraction=1.0) if table is None else table
     if not table:
         return np.zeros(np.shape(y)[1])
     f = table["count_feature"]

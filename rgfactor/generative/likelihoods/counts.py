@@ -76,6 +76,16 @@ class _PolyaGamma(Likelihood):
     def _init_global(self, n_features: int) -> dict:
         return {}
 
+    def cavi_feature_data(self, y, mask):
+        """Count views: the ELBO's constant, the sum over observed entries of log(y!) (one number)."""
+        return self._log_factorial_sum(y, mask)
+
+    def _log_factorial_sum(self, y, mask, table: dict | None = None) -> dict:
+        if self.data_kind != "count":
+            return {}
+        ones = np.ones(np.shape(y)[1])   # lgamma(y + 1) - lgamma(1), over the distinct counts
+        return {"lgamma_y1_sum": np.asarray(np.sum(count_table.lgamma_sum(y, mask, ones, table)))}
+
     def _b_kappa(self, y, log_phi):
         if log_phi is None:
             return 1.0, y - 0.5
@@ -130,7 +140,7 @@ class _PolyaGamma(Likelihood):
         ll = pg_loglik_optimal(b, kappa, e_psi, ql["c"])
         if lp is None:
             return jnp.sum(mask * ll)
-        # vd["lgamma_y1_sum"]: sum over observed entries of log(y!), a constant (cavi_init.prepare_data)
+        # vd["lgamma_y1_sum"]: sum over observed entries of log(y!), a constant (cavi_feature_data)
         if "gamma_sum" in m:   # sum_n mask (lgamma(y + phi) - lgamma(phi)), kept with phi (cavi_init)
             return jnp.sum(mask * ll) - vd["lgamma_y1_sum"] + jnp.sum(m["gamma_sum"])
         phi = jnp.exp(lp)[None, :] if jnp.ndim(lp) else jnp.exp(lp)
@@ -197,8 +207,11 @@ class NegativeBinomial(_PolyaGamma):
         return {"log_phi": np.full(n_features, np.log(INITIAL_DISPERSION))}
 
     def cavi_feature_data(self, y, mask):
-        """The table of distinct counts per feature (:func:`.count_table.count_table`) where it is small."""
-        return count_table.count_table(y, mask, count_table.COUNT_TABLE_FRACTION)
+        """The sum of log(y!) and, where it is small (``COUNT_TABLE_FRACTION`` of the entries), the table of
+        distinct counts per feature (:func:`.count_table.count_table`), from one table."""
+        table = count_table.count_table(y, mask, max_fraction=1.0)
+        small = bool(table) and table["count_values"].size <= count_table.COUNT_TABLE_FRACTION * np.size(y)
+        return {**self._log_factorial_sum(y, mask, table), **(table if small else {})}
 
     def _point_global(self, view, values):
         return {"log_phi": np.log(np.asarray(values[f"dispersion_{view}"]))}
