@@ -95,9 +95,11 @@ class _PolyaGamma(Likelihood):
     def cavi_coefficients(self, q, ql, vd):
         lp = self._log_phi(q)
         b, kappa = self._b_kappa(vd["y"], lp)
-        om = pg_mean(b, ql["c"])
-        shift = 0.0 if lp is None else om * (lp[None, :] if jnp.ndim(lp) else lp)
-        return vd["mask"] * om, vd["mask"] * (kappa + shift)
+        # a = mask (kappa + E[omega] log phi) written as mask kappa + p log phi: E[omega] (a tanh and a division
+        # per entry) then has one consumer, p, and XLA computes it inside p's loop instead of materialising it
+        p = vd["mask"] * pg_mean(b, ql["c"])
+        a = vd["mask"] * kappa
+        return p, a if lp is None else a + p * (lp[None, :] if jnp.ndim(lp) else lp)
 
     def _psi(self, e_eta, lp):
         if lp is None:
