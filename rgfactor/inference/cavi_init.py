@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
-from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.data.kinds import data_kind
 from rgfactor.generative.model import Model
+from rgfactor.inference.pca_start import pca_factors
 
 MIN_SCALE = 1e-6
 
@@ -125,112 +124,6 @@ def _zero_filled(view, dtype) -> np.ndarray:
     if np.all(view.mask):
         return np.asarray(view.y, dtype=dtype)
     return np.where(view.mask, view.y, 0.0).astype(dtype)
-
-
-def _precision(views) -> type:
-    """float32 when every view's values are float32 (a large cohort held in single precision), else float64."""
-    return np.float32 if all(np.asarray(v.y).dtype == np.float32 for v in views) else np.float64
-
-
-def _standardised(view, dtype=np.float64, rows=slice(None), stats=None):
-    """Column-standardised view of the subjects ``rows`` for the PCA start, in ``dtype``; missing entries
-    become the column mean (0). The column means and sds are those of these subjects, or ``stats``
-    (mean, sd) when given. Returns (values, (mean, sd)); one new (subject, feature) array plus one
-    transient."""
-    y = np.asarray(view.y)[rows].astype(dtype, copy=False)
-    if data_kind(view.likelihood) == "count":
-        y = np.log1p(y / np.exp(np.asarray(view.log_offset, dtype=dtype)[rows])[:, None])
-    m = np.asarray(view.mask, dtype=bool)[rows]
-    complete = bool(m.all())
-    n_obs = np.maximum(m.sum(axis=0), 1)
-    mean = (y if complete else np.where(m, y, 0)).sum(axis=0, dtype=np.float64) / n_obs if stats is None else stats[0]
-    out = np.subtract(y, mean.astype(dtype))
-    if not complete:
-        out[~m] = 0.0
-    sd = np.sqrt(np.einsum("nd,nd->d", out, out, dtype=np.float64) / n_obs) if stats is None else stats[1]
-    out /= np.where(sd > 0, sd, 1.0).astype(dtype)
-    out[:, sd == 0] = 0.0
-    return out, (mean, sd)
-
-
-# the PCA start of a larger cohort is fitted on this many subjects drawn at random (seeded), and all
-# subjects are then projected block by block: the principal axes of 20,000 subjects are those of the
-# cohort up to sampling error, and no (N, D) matrix is built (a start, not an estimate)
-PCA_SUBJECTS = 20_000
-
-
-def _pca_matrix(arrays: ModelArrays, rows, dtype, design, stats=None, coef=None):
-    """The views of subjects ``rows``, standardised, each weighted by 1/sqrt(n_features), side by side,
-    with the ``design`` columns regressed out; the standardisation (per view) and regression
-    coefficients are fitted here or given (``stats``, ``coef``). Returns (x, stats, coef)."""
-    n_rows = len(range(arrays.n_subjects)[rows]) if isinstance(rows, slice) else len(rows)
-    x = np.empty((n_rows, sum(v.n_features for v in arrays.views)), dtype=dtype)
-    start, fitted = 0, []
-    for i, v in enumerate(arrays.views):   # filled view by view: no list of standardised copies beside x
-        block, st = _standardised(v, dtype, rows, None if stats is None else stats[i])
-        block /= np.sqrt(v.n_features)
-        x[:, start:start + v.n_features] = block
-        start += v.n_features
-        fitted.append(st)
-        del block
-    if design is not None:   # least squares by the pseudo-inverse: (Q, D) coefficients, no copy of x
-        d = design[rows]
-        coef = np.linalg.pinv(d) @ x if coef is None else coef
-        for a in range(0, x.shape[0], 8192):
-            x[a:a + 8192] -= (d[a:a + 8192] @ coef).astype(dtype, copy=False)
-    return x, fitted, coef
-
-
-def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: np.ndarray | None = None) -> np.ndarray:
-    """(n_subjects, n_factors) PCA scores with unit variance.
-
-    Each view is weighted by 1/sqrt(n_features) so that every view carries the same total
-    variance. The columns of ``design`` (site one-hot, covariates) are regressed out first, so the
-    start is not spent on what those terms explain. Components beyond the data's rank are
-    filled with seeded N(0, 0.01) noise. Float32 views give a float32 PCA. Above
-    :data:`PCA_SUBJECTS` subjects, the PCA is fitted on that many drawn at random (seeded) and every
-    subject projected on its axes, a block at a time.
-    """
-    dtype = _precision(arrays.views)
-    n, sub = arrays.n_subjects, None
-    if n > PCA_SUBJECTS:
-        sub = np.sort(np.random.default_rng([random_state, 1]).choice(n, PCA_SUBJECTS, replace=False))
-    x, stats, coef = _pca_matrix(arrays, slice(None) if sub is None else sub, dtype, design)
-    rng = np.random.default_rng(random_state)
-    n_comp = min(n_factors, min(x.shape) - 1)
-    z = 0.1 * rng.standard_normal((n, n_factors))
-    if n_comp >= 1:
-        pca = PCA(n_components=n_comp, random_state=random_state, copy=False)   # x is ours: centred in place
-        scores = pca.fit_transform(x)
-        del x
-        if sub is not None:
-            scores = np.concatenate([pca.transform(_pca_matrix(arrays, slice(a, a + PCA_SUBJECTS), dtype, design,
-                                                               stats, coef)[0]) for a in range(0, n, PCA_SUBJECTS)])
-        if n_comp > 1:   # rotate towards sparse loadings, which the slab / ARD priors favour
-            rot = varimax(pca.components_.T * np.sqrt(pca.explained_variance_)[None, :])
-            scores = scores @ rot
-        sd = scores.std(axis=0)
-        z[:, :n_comp] = scores / np.where(sd > 0, sd, 1.0)
-    return z
-
-
-def varimax(loadings: np.ndarray, max_iter: int = 100, tol: float = 1e-8) -> np.ndarray:
-    """Orthogonal (K, K) rotation maximising the varimax criterion of (features, K) loadings.
-
-    Kaiser (1958), Psychometrika 23:187; the SVD iteration of Sherin (1966).
-    """
-    p, k = loadings.shape
-    rot = np.eye(k)
-    crit = 0.0
-    for _ in range(max_iter):
-        lam = loadings @ rot
-        u, s, vt = np.linalg.svd(loadings.T @ (lam**3 - lam @ np.diag(np.sum(lam**2, axis=0)) / p))
-        rot = u @ vt
-        new = np.sum(s)
-        if new < crit * (1.0 + tol):
-            break
-        crit = new
-    return rot
 
 
 def _asjax(tree):
