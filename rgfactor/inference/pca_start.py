@@ -30,27 +30,24 @@ OVERSAMPLES = 10    # the randomized SVD's extra directions (scikit-learn's defa
 COLUMN_BLOCK = 256  # columns per block when a view's standard deviations are computed
 
 
-def precision(views) -> type:
+def _precision(views) -> type:
     """float32 when every view's values are float32 (a large cohort held in single precision), else float64."""
     return np.float32 if all(np.asarray(v.y).dtype == np.float32 for v in views) else np.float64
 
 
-def standardised(view, dtype=np.float64, rows=slice(None), stats=None):
+def _standardised(view, dtype=np.float64, rows=slice(None), stats=None):
     """Column-standardised view of the subjects ``rows`` for the PCA start, in ``dtype``; missing entries
-    become the column mean (0). The column means and sds are those of these subjects, or ``stats``
-    (mean, sd) when given. Returns (values, (mean, sd)); one new (subject, feature) array plus one
-    transient."""
+    become the column mean (0). The column means and sds are those of these subjects
+    (:func:`_column_stats`), or ``stats`` (mean, sd) when given. Returns (values, (mean, sd)); one new
+    (subject, feature) array plus one transient."""
     y = np.asarray(view.y)[rows].astype(dtype, copy=False)
     if data_kind(view.likelihood) == "count":
         y = np.log1p(y / np.exp(np.asarray(view.log_offset, dtype=dtype)[rows])[:, None])
     m = np.asarray(view.mask, dtype=bool)[rows]
-    complete = bool(m.all())
-    n_obs = np.maximum(m.sum(axis=0), 1)
-    mean = (y if complete else np.where(m, y, 0)).sum(axis=0, dtype=np.float64) / n_obs if stats is None else stats[0]
+    mean, sd = _column_stats(y, m) if stats is None else stats
     out = np.subtract(y, mean.astype(dtype))
-    if not complete:
+    if not m.all():
         out[~m] = 0.0
-    sd = np.sqrt(np.einsum("nd,nd->d", out, out, dtype=np.float64) / n_obs) if stats is None else stats[1]
     out /= np.where(sd > 0, sd, 1.0).astype(dtype)
     out[:, sd == 0] = 0.0
     return out, (mean, sd)
@@ -62,13 +59,19 @@ def _implicit(view) -> bool:
     return data_kind(view.likelihood) != "count" and bool(np.all(view.mask))
 
 
-def _column_stats(y: np.ndarray):
-    """Column means and standard deviations (float64) of a complete view, a block of columns at a time."""
-    mean = y.sum(axis=0, dtype=np.float64) / y.shape[0]
+def _column_stats(y: np.ndarray, mask: np.ndarray):
+    """Column means and standard deviations (float64) over the observed entries, a block of columns at a
+    time (no (subject, feature) temporary)."""
+    complete = bool(mask.all())
+    n_obs = np.maximum(mask.sum(axis=0), 1)
+    mean = (y if complete else np.where(mask, y, 0)).sum(axis=0, dtype=np.float64) / n_obs
     sd = np.empty(y.shape[1])
     for a in range(0, y.shape[1], COLUMN_BLOCK):
-        block = y[:, a:a + COLUMN_BLOCK] - mean[a:a + COLUMN_BLOCK].astype(y.dtype)
-        sd[a:a + COLUMN_BLOCK] = np.sqrt(np.einsum("nd,nd->d", block, block, dtype=np.float64) / y.shape[0])
+        cols = slice(a, a + COLUMN_BLOCK)
+        block = y[:, cols] - mean[cols].astype(y.dtype)
+        if not complete:
+            block[~mask[:, cols]] = 0.0
+        sd[cols] = np.sqrt(np.einsum("nd,nd->d", block, block, dtype=np.float64) / n_obs[cols])
     return mean, sd
 
 
@@ -87,11 +90,11 @@ class StartMatrix:
         for v in arrays.views:
             if _implicit(v):
                 y = np.asarray(v.y).astype(dtype, copy=False)
-                mean, sd = _column_stats(y)
+                mean, sd = _column_stats(y, np.asarray(v.mask, dtype=bool))
                 s = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0) / np.sqrt(v.n_features)
                 self.blocks.append((y, mean * s, s))
             else:
-                x, _ = standardised(v, dtype)
+                x, _ = _standardised(v, dtype)
                 x /= np.sqrt(v.n_features)
                 self.blocks.append((x, None, None))
         self.design = None if design is None or design.shape[1] == 0 else np.asarray(design, dtype=np.float64)
@@ -161,7 +164,7 @@ def pca_matrix(arrays: ModelArrays, rows, dtype, design, stats=None, coef=None):
     x = np.empty((n_rows, sum(v.n_features for v in arrays.views)), dtype=dtype)
     start, fitted = 0, []
     for i, v in enumerate(arrays.views):   # filled view by view: no list of standardised copies beside x
-        block, st = standardised(v, dtype, rows, None if stats is None else stats[i])
+        block, st = _standardised(v, dtype, rows, None if stats is None else stats[i])
         block /= np.sqrt(v.n_features)
         x[:, start:start + v.n_features] = block
         start += v.n_features
@@ -189,7 +192,7 @@ def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: 
     """
     from sklearn.decomposition import PCA
 
-    dtype = precision(arrays.views)
+    dtype = _precision(arrays.views)
     n, sub = arrays.n_subjects, None
     shape = (n, sum(v.n_features for v in arrays.views))
     n_comp = min(n_factors, min(shape) - 1)

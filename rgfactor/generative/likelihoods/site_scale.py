@@ -137,12 +137,13 @@ class SiteScaledGaussian(_SiteScaled, Gaussian):
         log nu for a >= 1 prior shape); a step is kept only if the objective rises."""
         e_k, e_log_k = gamma_moments(q["k_a"], q["k_b"])
         count = e_k.size
+        prior = self.shape_prior()   # Gamma(a, b): d/dnu log p = (a - 1) / nu - b, d2 = -(a - 1) / nu^2
         lp = q["log_nu"]
         for _ in range(3):
             nu = jnp.exp(lp)
             psi, psi1 = digamma_trigamma(nu)
-            g_nu = jnp.sum(lp + 1.0 - psi + e_log_k - e_k) + (2.0 - 1.0) / nu - 0.2
-            h_nu = count * (1.0 / nu - psi1) - 1.0 / nu**2
+            g_nu = jnp.sum(lp + 1.0 - psi + e_log_k - e_k) + (prior.concentration - 1.0) / nu - prior.rate
+            h_nu = count * (1.0 / nu - psi1) - (prior.concentration - 1.0) / nu**2
             g, h = nu * g_nu, nu * g_nu + nu**2 * h_nu    # derivatives in log nu
             step = jnp.clip(jnp.where(h < 0, -g / jnp.where(h < 0, h, -1.0), 0.5 * jnp.sign(g)), -1.0, 1.0)
             cand = jnp.clip(lp + step, np.log(0.05), np.log(1e4))
