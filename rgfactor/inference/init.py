@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from rgfactor.data.arrays import ModelArrays, ViewArrays
 from rgfactor.data.kinds import data_kind
@@ -39,6 +38,8 @@ def pca_init(arrays: ModelArrays, n_factors: int, random_state: int = 0) -> dict
     dict with 'Z' (n_subjects, K) and, per view, 'W_<view>' (n_features, K), 'intercept_<view>'
     (n_features,), 'alpha_<view>' (K,), and 'sigma_<view>' (n_features,) for Gaussian views.
     """
+    from sklearn.decomposition import PCA   # 0.1-0.2 s to import; the closed-form engine starts elsewhere
+
     rng = np.random.default_rng(random_state)
     arrays = region_means(arrays)   # multi-region data: region-level views averaged over each subject's regions
     blocks, stats = [], {}
