@@ -83,6 +83,13 @@ class IidNormalFactors:
         translated."""
         return self.cavi_prior(q, n_factors)[0]
 
+    def cavi_scaling(self, q: dict, n_factors: int):
+        """Diagonal prior precision (K,) of z_n, declaring that the prior is a zero-mean Gaussian with diagonal
+        precision shared by all subjects and no global variables, so that the closed-form engine may move
+        each factor's scale between Z and the loadings (:mod:`rgfactor.inference.cavi_scale`). Factor priors
+        without it are not rescaled."""
+        return jnp.full(n_factors, 1.0 / self.prior().scale**2)
+
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         return q
 

@@ -211,6 +211,22 @@ class ARDLoadings:
         return {**q, "alpha_a": (1.0 - rho) * q["alpha_a"] + rho * target["alpha_a"],
                 "alpha_b": (1.0 - rho) * q["alpha_b"] + rho * target["alpha_b"]}
 
+    def cavi_scale_stats(self, q: dict):
+        """(A_k, C_k): the terms of q(W) that change when every w_dk is divided by r_k, as
+        ``-A_k / (2 r_k^2) - C_k log(r_k^2) / 2`` (ARD prior: A_k = E[alpha_k] sum_d E[w_dk^2]; entropy of
+        q(w_d): C_k = D), for the closed-form engine's scaling step (:mod:`rgfactor.inference.cavi_scale`)."""
+        e_alpha = q["alpha_a"] / q["alpha_b"]
+        w_second = jnp.diagonal(q["W_cov"], axis1=1, axis2=2) + q["Ew"] ** 2
+        return e_alpha * jnp.sum(w_second, axis=0), jnp.full_like(e_alpha, q["Ew"].shape[0])
+
+    def cavi_rescale(self, q: dict, scale) -> dict:
+        """q(W) of w_dk scale_k (scale (K,) > 0): mean, covariance and natural parameters of each q(w_d);
+        q(alpha) is unchanged."""
+        outer = scale[:, None] * scale[None, :]
+        return {**q, "Ew": q["Ew"] * scale, "W_cov": q["W_cov"] * outer, "EWW": q["EWW"] * outer,
+                "W_logdet": q["W_logdet"] + 2.0 * jnp.sum(jnp.log(scale)), "W_prec": q["W_prec"] / outer,
+                "W_lin": q["W_lin"] / scale}
+
     def effective(self, q: dict):
         """(E[W], E[w_d w_d^T]) of the loadings the likelihood sees (activity applied)."""
         k = q["Ew"].shape[1]

@@ -32,11 +32,13 @@ class Plan:
     term_slices : per view, the (start, stop) rows of each term in the stacked coefficients theta.
     intercepts : per view, (term index, row of theta) of its intercept, when the factors may be
         translated into the intercepts (:mod:`rgfactor.inference.cavi_translate`); else None.
+    scales : whether each sweep starts with the factors' scaling step (:mod:`rgfactor.inference.cavi_scale`).
     """
 
     dense: tuple[bool, ...]
     term_slices: tuple[tuple[tuple[int, int], ...], ...]
     intercepts: tuple[tuple[int, int], ...] | None = None
+    scales: bool = False
 
     def is_dense(self, m: int) -> bool:
         return self.dense[m]
@@ -46,8 +48,9 @@ class Plan:
         return tuple(sl[-1][1] for sl in self.term_slices)
 
 
-def make_plan(model: Model, arrays: ModelArrays, dense: bool = True) -> Plan:
-    """The plan of ``model`` on ``arrays``; ``dense=False`` forces the generic path everywhere."""
+def make_plan(model: Model, arrays: ModelArrays, dense: bool = True, scales: bool = True) -> Plan:
+    """The plan of ``model`` on ``arrays``; ``dense=False`` forces the generic path everywhere, ``scales=False``
+    leaves out the scaling step where the components would allow it."""
     flags, slices = [], []
     for vm, v in zip(model.views, arrays.views):
         lik = vm.likelihood.conjugate_observation()
@@ -58,7 +61,13 @@ def make_plan(model: Model, arrays: ModelArrays, dense: bool = True) -> Plan:
             sl.append((start, start + q))
             start += q
         slices.append(tuple(sl))
-    return Plan(tuple(flags), tuple(slices), _intercepts(model, arrays, slices))
+    return Plan(tuple(flags), tuple(slices), _intercepts(model, arrays, slices), scales and _scales(model))
+
+
+def _scales(model: Model) -> bool:
+    """Whether the factor prior and every view's loadings declare the scaling step's terms."""
+    return (getattr(model.factors, "cavi_scaling", None) is not None
+            and all(getattr(vm.loadings.conjugate(), "cavi_scale_stats", None) is not None for vm in model.views))
 
 
 def _intercepts(model: Model, arrays: ModelArrays, slices) -> tuple[tuple[int, int], ...] | None:

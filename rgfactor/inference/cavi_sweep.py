@@ -4,7 +4,9 @@
 each an exact coordinate maximisation of the ELBO (so the ELBO never decreases, up to round-off):
 
     0. where the factor prior and the views allow it (``plan.intercepts``), the ELBO-optimal
-       translation of q(Z) into the intercepts (:mod:`rgfactor.inference.cavi_translate`)
+       translation of q(Z) into the intercepts (:mod:`rgfactor.inference.cavi_translate`), and
+       (``plan.scales``) the ELBO-optimal scale of each factor between q(Z) and q(W)
+       (:mod:`rgfactor.inference.cavi_scale`)
     1. per view: the loadings prior's update of q(W) (and its ARD / inclusion variables)
     2. q(z_n), with the factor prior's precision and mean plus every view's terms,
        then the factor prior's own global variables (PPLS: B, sigma_h)
@@ -34,6 +36,7 @@ import jax.numpy as jnp
 from rgfactor.generative.conjugate import batched_gaussian, gaussian_entropy
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_init import Plan
+from rgfactor.inference.cavi_scale import scale_factors
 from rgfactor.inference.cavi_translate import translate_factors
 from rgfactor.inference.compile_options import QUICK_COMPILE, without_validation
 
@@ -138,6 +141,9 @@ def _step(model: Model, plan: Plan, state, data):
     # 0. the factors' mean into the intercepts (an exact ELBO maximisation along one direction)
     if plan.intercepts is not None:
         z_m, views_g = translate_factors(model, plan, z_m, views_g, data, coefficients, glob["factors"])
+    # 0b. each factor's scale between Z and the loadings (an exact ELBO maximisation over K scales)
+    if plan.scales:
+        z_m, z_s, views_g = scale_factors(model, z_m, z_s, views_g, glob["factors"])
     ezz = outer_second(z_m, z_s)
     sum_ezz = jnp.sum(ezz, axis=0)
     cache = []
