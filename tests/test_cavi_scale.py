@@ -112,3 +112,25 @@ def test_ard_fits_converge_in_fewer_sweeps_to_the_same_factors(monkeypatch):
         active = factors[False].std(axis=0) > 0.1
         assert np.all(corr.max(axis=1)[active] > 0.99)
     assert sweeps[True] <= 0.75 * sweeps[False], sweeps
+
+
+def test_mvn_draws_have_the_requested_moments_and_do_not_depend_on_the_chunk():
+    """The draws of q(Z), q(W) (ARD) and q(theta): sample mean and covariance within sampling error of the
+    requested ones (5 standard errors), and the same draws whatever the chunk size (the same normals; BLAS may
+    round a one-draw product differently from a 50-draw one in float32's last bit)."""
+    from rgfactor.generative.conjugate import mvn_draws
+
+    rng = np.random.default_rng(1)
+    b, k, n = 3, 4, 20000
+    a = rng.standard_normal((b, k, k))
+    cov = a @ np.swapaxes(a, 1, 2) + 0.5 * np.eye(k)
+    mean = rng.standard_normal((b, k))
+    x = mvn_draws(np.random.default_rng(7), mean, cov, n).astype(np.float64)
+    assert x.shape == (n, b, k) and x.dtype == np.float64
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    assert np.all(np.abs(x.mean(axis=0) - mean) < 5 * sd / np.sqrt(n))
+    for i in range(b):   # covariance entries: se of a sample covariance ~ sqrt((s_jj s_ll + s_jl^2) / n)
+        se = np.sqrt((np.outer(sd[i] ** 2, sd[i] ** 2) + cov[i] ** 2) / n)
+        assert np.all(np.abs(np.cov(x[:, i].T) - cov[i]) < 5 * se)
+    chunked = mvn_draws(np.random.default_rng(7), mean, cov, 50, chunk_values=7)
+    np.testing.assert_allclose(chunked, mvn_draws(np.random.default_rng(7), mean, cov, 50), rtol=1e-6, atol=1e-6)

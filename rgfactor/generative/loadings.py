@@ -29,6 +29,7 @@ from rgfactor.generative.conjugate import (
     gamma_entropy,
     gamma_moments,
     gaussian_entropy,
+    mvn_draws,
     normal_precision_elp,
 )
 from rgfactor.generative.variables import FACTOR_SCALE, HELPER, PLAIN, SCORES, Role, Variable
@@ -254,9 +255,7 @@ class ARDLoadings:
 
     def cavi_draws(self, view: str, q: dict, rng: np.random.Generator, num_draws: int) -> dict:
         k = q["Ew"].shape[1]
-        chol = np.linalg.cholesky(q["W_cov"] + 1e-12 * np.eye(k)).astype(np.float32)
-        eps = rng.standard_normal((num_draws,) + q["Ew"].shape, dtype=np.float32)
-        w = q["Ew"].astype(np.float32)[None] + np.einsum("bkl,sbl->sbk", chol, eps)
+        w = mvn_draws(rng, q["Ew"], q["W_cov"], num_draws)
         alpha = rng.gamma(shape=q["alpha_a"], scale=1.0 / q["alpha_b"], size=(num_draws, k))
         return {f"W_{view}": w * self.mask(k).astype(np.float32), f"alpha_{view}": alpha}
 

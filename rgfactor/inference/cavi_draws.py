@@ -10,25 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rgfactor.generative.conjugate import mvn_draws
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi_init import Plan
-
-
-def _mvn(rng, mean, cov, num_draws, chunk_values: int = 2**24):
-    """Draws (num_draws, *mean.shape) from independent N(mean[i], cov[i]); mean (B, K), cov (B, K, K).
-    float32: posterior draws are summaries' input, not arithmetic's. Filled a few draws at a time
-    (about ``chunk_values`` values), so that the standard normals and the product exist for a chunk
-    only, not as two more arrays of the output's size (a cohort of 100,000 subjects: 1.6 GB each); the
-    generator yields the same numbers as drawing all at once."""
-    k = mean.shape[-1]
-    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(k)).astype(np.float32)
-    mean32 = mean.astype(np.float32)
-    out = np.empty((num_draws,) + mean.shape, dtype=np.float32)
-    step = max(1, chunk_values // max(mean.size, 1))
-    for a in range(0, num_draws, step):
-        eps = rng.standard_normal((min(step, num_draws - a),) + mean.shape, dtype=np.float32)
-        np.add(mean32[None], np.einsum("bkl,sbl->sbk", chol, eps), out=out[a:a + step])
-    return out
 
 
 def to_reported(model: Model, draws: dict) -> dict:
@@ -43,12 +27,12 @@ def posterior_draws(model: Model, plan: Plan, state: dict, num_draws: int, rando
     """Reported draws with leading dims (chain=1, draw=num_draws)."""
     rng = np.random.default_rng(random_state)
     loc, glob = state["local"], state["global"]
-    out = {"Z": _mvn(rng, np.asarray(loc["Z_m"]), np.asarray(loc["Z_S"]), num_draws)}
+    out = {"Z": mvn_draws(rng, np.asarray(loc["Z_m"]), np.asarray(loc["Z_S"]), num_draws)}
     out.update(model.factors.cavi_draws(glob["factors"], rng, num_draws))
     for m, vm in enumerate(model.views):
         g = glob["views"][m]
         out.update(vm.loadings.conjugate().cavi_draws(vm.name, g["loadings"], rng, num_draws))
-        theta = np.swapaxes(_mvn(rng, np.asarray(g["terms"]["m"]).T, np.asarray(g["terms"]["cov"]), num_draws), 1, 2)
+        theta = np.swapaxes(mvn_draws(rng, np.asarray(g["terms"]["m"]).T, np.asarray(g["terms"]["cov"]), num_draws), 1, 2)
         for term, (a, b), hq in zip(vm.terms, plan.term_slices[m], g["terms"]["hyper"]):
             out.update(term.cavi_draws(vm.name, theta[:, a:b, :], hq, rng, num_draws))
         out.update(vm.likelihood.conjugate_observation().cavi_draws(vm.name, g["lik"], rng, num_draws))
