@@ -18,14 +18,15 @@ SCRIPT = textwrap.dedent("""
     from conftest import cavi_cohort, cavi_model
     from rgfactor.inference.cavi import fit_cavi
     arrays, _, _ = cavi_cohort(n=120, likelihoods=("gaussian", "negative_binomial"), missing=0.05, n_sites=2)
-    model = cavi_model(arrays, 3, site_effects=True)
     warnings.simplefilter("ignore")
-    a = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3)
-    b = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3, shard_subjects=True)
-    assert len(b.state["local"]["Z_m"]) == 120
-    np.testing.assert_allclose(b.elbo, a.elbo, rtol=1e-10)
-    for name in a.draws:
-        np.testing.assert_allclose(b.draws[name], a.draws[name], rtol=1e-6, atol=1e-8, err_msg=name)
+    for sparsity in ("spike_and_slab", "ard"):   # ARD: with the scaling step's sums over subjects
+        model = cavi_model(arrays, 3, sparsity=sparsity, site_effects=True)
+        a = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3)
+        b = fit_cavi(model, arrays, max_iter=25, tol=0.0, num_draws=3, shard_subjects=True)
+        assert len(b.state["local"]["Z_m"]) == 120
+        np.testing.assert_allclose(b.elbo, a.elbo, rtol=1e-10)
+        for name in a.draws:
+            np.testing.assert_allclose(b.draws[name], a.draws[name], rtol=1e-6, atol=1e-8, err_msg=name)
     print("SHARDED-OK")
 """)
 
