@@ -65,3 +65,14 @@ def test_stochastic_vi_rejects_spike_and_slab():
     arrays, _, _ = simulate(n=20, dims=(5, 5))
     with pytest.raises(SpecError, match="SpikeSlabLoadings"):
         fit_cavi_stochastic(cavi_model(arrays, 2, sparsity="spike_and_slab"), arrays)
+
+
+def test_stochastic_vi_warns_when_the_epochs_run_out():
+    """Like the full-batch engine, a fit that stops at its epoch limit says so (two epochs cannot meet tol)."""
+    from rgfactor.errors import ConvergenceWarning
+
+    arrays, _, _ = simulate(n=40, dims=(8, 6))
+    with pytest.warns(ConvergenceWarning, match="n_epochs=2"):
+        res = fit_cavi_stochastic(cavi_model(arrays, 2, sparsity="ard"), arrays, batch_size=20, n_epochs=2,
+                                  num_draws=2)
+    assert not res.converged

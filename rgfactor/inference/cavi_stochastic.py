@@ -15,13 +15,14 @@ family in its parameters) cannot be fitted this way; use :func:`rgfactor.inferen
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rgfactor.data.arrays import ModelArrays
-from rgfactor.errors import SpecError
+from rgfactor.errors import ConvergenceWarning, SpecError
 from rgfactor.generative.conjugate import batched_gaussian
 from rgfactor.generative.model import Model
 from rgfactor.inference.cavi import CaviResult, check_cavi
@@ -149,6 +150,10 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
     ------
     SpecError  for a component without a natural-gradient step (spike-and-slab loadings), and for
         the cases :func:`fit_cavi` rejects.
+
+    Warns
+    -----
+    ConvergenceWarning  when ``n_epochs`` run out before the loadings' criterion is met.
     """
     check_cavi(model, arrays)
     blocks = [model.factors] + [c for v in model.views for c in (v.loadings.conjugate(),) + tuple(v.terms)]
@@ -193,6 +198,10 @@ def fit_cavi_stochastic(model: Model, arrays: ModelArrays, *, batch_size: int = 
         if bar is not None:
             bar.close()
         state = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
+    if not converged:   # as fit_cavi warns: the fit ran out of epochs, not into its criterion
+        warnings.warn(f"stochastic VI stopped after n_epochs={n_epochs} epochs without the loadings' relative "
+                      f"change over an epoch falling below tol={tol}; increase max_iter (epochs) or batch_size.",
+                      ConvergenceWarning, stacklevel=2)
     return CaviResult(draws=posterior_draws(model, plan, state, num_draws, random_state),
                       moments=posterior_moments(model, plan, state), elbo=np.zeros(0),
                       n_iter=t, converged=converged, state=state)
