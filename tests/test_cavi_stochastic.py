@@ -49,7 +49,8 @@ def test_the_cavi_optimum_is_a_fixed_point_of_the_full_batch_unit_step():
                                cavi.state["global"]["views"][1]["lik"]["log_phi"], atol=1e-4)
 
 
-@pytest.mark.filterwarnings("ignore::rgfactor.errors.ConvergenceWarning")   # a fixed budget of 100 epochs: the test is of recovery, not of the criterion
+# a fixed budget of 100 epochs: the test is of recovery, not of the criterion
+@pytest.mark.filterwarnings("ignore::rgfactor.errors.ConvergenceWarning")
 @pytest.mark.timeout(120)
 def test_minibatch_svi_recovers_factors():
     """Minibatches of 50 of 200 subjects, rho_t = (t + 1)^-0.75, 100 epochs: true factors recovered

@@ -74,7 +74,8 @@ def test_batch_size_fits_by_stochastic_vi_from_the_public_api(cohort):
     assert matched_abs_corr(z, est.factors_.values).min() >= 0.9
 
 
-@pytest.mark.filterwarnings("ignore::rgfactor.errors.ConvergenceWarning")   # five fixed epochs (tol=0): the warning that they ran out is expected
+# five fixed epochs (tol=0): the warning that they ran out is expected
+@pytest.mark.filterwarnings("ignore::rgfactor.errors.ConvergenceWarning")
 @pytest.mark.timeout(300)
 def test_compact_device_data_give_the_same_stochastic_fit(cohort, monkeypatch):
     """Stochastic VI keeps the (subject, feature) data in their own precision with a boolean mask and
