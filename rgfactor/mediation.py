@@ -238,9 +238,8 @@ class Mediation(BaseEstimator):
         return {k: np.asarray(v).mean(axis=(0, 1)) for k, v in res.draws.items()}
 
     def _posterior(self, run, model, arrays, mdata, method, inputs):
-        import arviz as az
-
-        from rgfactor.posterior.idata import build_posterior, postprocess_draws
+        from rgfactor.posterior.idata import build_posterior
+        from rgfactor.posterior.mediation import observed_mediators_idata
 
         if self.latent:
             idata, info = build_posterior(run.draws, arrays, mdata, model, sample_stats=run.sample_stats,
@@ -249,19 +248,8 @@ class Mediation(BaseEstimator):
             if inputs.confounder_names:
                 idata.posterior = idata.posterior.assign_coords(confounder=list(inputs.confounder_names))
             return idata, {"alignment": info["alignment"], "variance_explained": np.asarray(info["variance_explained"]).tolist()}
-        draws = postprocess_draws(run.draws, model, self.random_state)
-        roles = model.variables()
-        coords = {SUBJECT: list(arrays.subjects), "path": ["exposure_to_mediator", "mediator_to_outcome"]}
-        for v in arrays.views:
-            coords[feature_dim(v.name)] = list(v.features)
-        if inputs.confounder_names:
-            coords["confounder"] = list(inputs.confounder_names)
-        observed = {v.name: np.where(v.mask, v.y, np.nan) for v in arrays.views}
-        dims = {k: list(roles[k].dims) for k in draws}
-        dims.update({v.name: [SUBJECT, feature_dim(v.name)] for v in arrays.views})
-        idata = az.from_dict(posterior=draws, observed_data=observed, sample_stats=run.sample_stats, coords=coords,
-                             dims=dims)
-        return idata, {}
+        return observed_mediators_idata(run.draws, model, arrays, run.sample_stats, inputs.confounder_names,
+                                        self.random_state), {}
 
     def _effects(self, model, idata, data_np, x0, x1, inputs, views, med_arrays) -> xr.Dataset:
         from rgfactor.posterior.mediation import mediation_effects

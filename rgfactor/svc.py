@@ -32,8 +32,8 @@ from rgfactor.generative.likelihoods import get as get_likelihood
 from rgfactor.generative.svc import SubjectIntercept, SVCModel
 from rgfactor.inference.svc import fit_nuts, fit_svi
 from rgfactor.posterior.diagnostics import nuts_diagnostics
-from rgfactor.posterior.svc import (INTERVAL, amplitude_savage_dickey, build_idata, flatten, linear_predictor_draws,
-                                    spatial_share, summarise)
+from rgfactor.posterior.svc import (INTERVAL, amplitude_savage_dickey, build_idata, flatten,
+                                    linear_predictor_draws, spatial_share, variation_table)
 
 METHODS = ("auto", "nuts", "svi")
 AUTO_NUTS_MAX_UNITS = 3000      # 'auto' uses NUTS up to this many units for non-Gaussian likelihoods
@@ -253,25 +253,11 @@ class SVC(BaseEstimator):
                           "is approximate there.")
         for msg in issues:
             warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        table = self._variation_table(reported, share, sd_table, arrays.terms, basis, attrs["basis_rule"])
+        table = variation_table(reported, share, sd_table, arrays.terms, basis, attrs["basis_rule"])
         diagnostics.update(n_units=arrays.n_units, n_columns=model.n_columns(), setup_s=t_setup - t0,
                            inference_s=t_infer - t_setup, basis_refits=refits)
         return {"idata_": idata, "model_": model, "diagnostics_": diagnostics, "spatial_variation_": table,
                 "terms_": list(arrays.terms), "coordinate_names_": list(arrays.coordinate_names)}
-
-    @staticmethod
-    def _variation_table(reported, share, sd_table, terms, basis, rule) -> pd.DataFrame:
-        flat = flatten({k: reported[k] for k in ("amplitude", "lengthscale", "spatial_sd", "beta_mean")})
-        cols = {**summarise(flat["amplitude"], "amplitude"), **summarise(flat["spatial_sd"], "spatial_sd"),
-                **summarise(share, "spatial_share"), "lengthscale_median": np.median(flat["lengthscale"], axis=0),
-                **summarise(flat["beta_mean"], "beta_mean"),
-                "bayes_factor_constant": sd_table["bayes_factor_constant"].to_numpy(),
-                "p_constant": sd_table["p_constant"].to_numpy()}
-        out = pd.DataFrame(cols, index=pd.Index(terms, name="term"))
-        out["n_basis"] = "x".join(str(m) for m in basis.n_basis)
-        out["boundary_factor"] = "x".join(f"{c:g}" for c in basis.boundary_factor)
-        out["basis_rule"] = rule
-        return out
 
     # --------------------------------------------------------------- fitted quantities
     def _check_fitted(self):

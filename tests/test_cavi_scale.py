@@ -109,8 +109,7 @@ def test_ard_fits_converge_in_fewer_sweeps_to_the_same_factors(monkeypatch):
             factors[scales] = res.moments["Z"]
         # the same fit: each factor of one has a counterpart in the other (the order and signs may differ)
         corr = np.abs(np.corrcoef(factors[False].T, factors[True].T)[:7, 7:])
-        active = factors[False].std(axis=0) > 0.1
-        assert np.all(corr.max(axis=1)[active] > 0.99)
+        assert np.all(corr.max(axis=1) > 0.99)   # measured >= 0.9997
     assert sweeps[True] <= 0.75 * sweeps[False], sweeps
 
 

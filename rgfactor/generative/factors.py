@@ -88,7 +88,7 @@ class IidNormalFactors:
         precision shared by all subjects and no global variables, so that the closed-form engine may move
         each factor's scale between Z and the loadings (:mod:`rgfactor.inference.cavi_scale`). Factor priors
         without it are not rescaled."""
-        return jnp.full(n_factors, 1.0 / self.prior().scale**2)
+        return jnp.diagonal(self.cavi_prior(q, n_factors)[0])
 
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         return q

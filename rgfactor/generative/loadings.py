@@ -199,9 +199,13 @@ class ARDLoadings:
 
     def _update_alpha(self, q):
         p = self.alpha_prior()
-        ew2 = jnp.diagonal(q["W_cov"], axis1=1, axis2=2) + q["Ew"] ** 2
         return {**q, "alpha_a": p.concentration + 0.5 * q["Ew"].shape[0] + 0.0 * q["alpha_a"],
-                "alpha_b": p.rate + 0.5 * jnp.sum(ew2, axis=0)}
+                "alpha_b": p.rate + 0.5 * jnp.sum(self._w_second(q), axis=0)}
+
+    @staticmethod
+    def _w_second(q):
+        """E[w_dk^2] (D, K) under q(w_d)."""
+        return jnp.diagonal(q["W_cov"], axis1=1, axis2=2) + q["Ew"] ** 2
 
     def cavi_blend(self, q: dict, target: dict, rho) -> dict:
         """Natural-gradient step (stochastic VI): natural parameters move a fraction ``rho`` towards
@@ -216,9 +220,8 @@ class ARDLoadings:
         """(A_k, C_k): the terms of q(W) that change when every w_dk is divided by r_k, as
         ``-A_k / (2 r_k^2) - C_k log(r_k^2) / 2`` (ARD prior: A_k = E[alpha_k] sum_d E[w_dk^2]; entropy of
         q(w_d): C_k = D), for the closed-form engine's scaling step (:mod:`rgfactor.inference.cavi_scale`)."""
-        e_alpha = q["alpha_a"] / q["alpha_b"]
-        w_second = jnp.diagonal(q["W_cov"], axis1=1, axis2=2) + q["Ew"] ** 2
-        return e_alpha * jnp.sum(w_second, axis=0), jnp.full_like(e_alpha, q["Ew"].shape[0])
+        m = self.cavi_moments(q)
+        return m["alpha_mean"] * jnp.sum(m["w_second"], axis=0), jnp.full_like(m["alpha_mean"], q["Ew"].shape[0])
 
     def cavi_rescale(self, q: dict, scale) -> dict:
         """q(W) of w_dk scale_k (scale (K,) > 0): mean, covariance and natural parameters of each q(w_d);
@@ -235,8 +238,7 @@ class ARDLoadings:
 
     def cavi_moments(self, q: dict) -> dict:
         e_alpha, e_log_alpha = gamma_moments(q["alpha_a"], q["alpha_b"])
-        return {"w_second": jnp.diagonal(q["W_cov"], axis1=1, axis2=2) + q["Ew"] ** 2,
-                "alpha_mean": e_alpha, "alpha_log": e_log_alpha}
+        return {"w_second": self._w_second(q), "alpha_mean": e_alpha, "alpha_log": e_log_alpha}
 
     def point_moments(self, view: str, values: dict) -> tuple[dict, tuple]:
         """(prior moments, (E[W], E[w w^T]) effective) at a point mass."""

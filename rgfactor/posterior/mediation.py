@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, ndtr
 
+from rgfactor.dims import SUBJECT, feature_dim
 from rgfactor.errors import SpecError
 from rgfactor.posterior.summary import HDI_PROB, hdi_bounds
 
@@ -270,6 +271,26 @@ def sensitivity(model, posterior: dict, data: dict, rho, x0: float, x1: float, *
         out[name] = (("rho", "chain", "draw"), np.moveaxis(x, -1, 0))
     out["TE"] = (("chain", "draw"), np.concatenate([p["TE"] for p in parts]).reshape(c, s))
     return xr.Dataset(out, coords={"rho": rho, "chain": np.arange(c), "draw": np.arange(s)})
+
+
+def observed_mediators_idata(draws: dict, model, arrays, sample_stats, confounder_names, random_state: int = 0):
+    """InferenceData of a mediation model with observed mediators (no factors: nothing to align or order):
+    the reported draws (:func:`rgfactor.posterior.idata.postprocess_draws`) with the dims their variables
+    declare, and the mediator views as observed data (NaN = missing)."""
+    import arviz as az
+
+    from rgfactor.posterior.idata import postprocess_draws
+
+    draws = postprocess_draws(draws, model, random_state)
+    roles = model.variables()
+    coords = {SUBJECT: list(arrays.subjects), "path": ["exposure_to_mediator", "mediator_to_outcome"]}
+    coords.update({feature_dim(v.name): list(v.features) for v in arrays.views})
+    if confounder_names:
+        coords["confounder"] = list(confounder_names)
+    dims = {k: list(roles[k].dims) for k in draws}
+    dims.update({v.name: [SUBJECT, feature_dim(v.name)] for v in arrays.views})
+    return az.from_dict(posterior=draws, observed_data={v.name: np.where(v.mask, v.y, np.nan) for v in arrays.views},
+                        sample_stats=sample_stats, coords=coords, dims=dims)
 
 
 def _row(x: np.ndarray, hdi_prob: float) -> dict:

@@ -140,6 +140,24 @@ def summarise(x: np.ndarray, name: str) -> dict:
     return {f"{name}_mean": x.mean(axis=0), f"{name}_q{INTERVAL[0]:g}": lo, f"{name}_q{INTERVAL[1]:g}": hi}
 
 
+def variation_table(reported: dict, share: np.ndarray, sd_table: pd.DataFrame, terms, basis, rule: str) -> pd.DataFrame:
+    """The per-term table of ``SVC.spatial_variation()``: posterior mean and central interval (:func:`summarise`)
+    of the amplitude, spatial sd, spatial share and mean coefficient, the median lengthscale, the
+    Savage-Dickey Bayes factor and probability of a constant coefficient (``sd_table``,
+    :func:`amplitude_savage_dickey`), and the HSGP basis (sizes, boundary factors, ``rule`` that chose them)."""
+    flat = flatten({k: reported[k] for k in ("amplitude", "lengthscale", "spatial_sd", "beta_mean")})
+    cols = {**summarise(flat["amplitude"], "amplitude"), **summarise(flat["spatial_sd"], "spatial_sd"),
+            **summarise(share, "spatial_share"), "lengthscale_median": np.median(flat["lengthscale"], axis=0),
+            **summarise(flat["beta_mean"], "beta_mean"),
+            "bayes_factor_constant": sd_table["bayes_factor_constant"].to_numpy(),
+            "p_constant": sd_table["p_constant"].to_numpy()}
+    out = pd.DataFrame(cols, index=pd.Index(terms, name="term"))
+    out["n_basis"] = "x".join(str(m) for m in basis.n_basis)
+    out["boundary_factor"] = "x".join(f"{c:g}" for c in basis.boundary_factor)
+    out["basis_rule"] = rule
+    return out
+
+
 def build_idata(model: SVCModel, arrays: SpatialArrays, reported: dict, data: dict, *, response: str,
                 sample_stats: dict | None, attrs: dict) -> az.InferenceData:
     """InferenceData of an SVC fit; dims of the posterior from the variables' declarations.
