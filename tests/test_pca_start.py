@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,3 +76,29 @@ def test_pca_start_recovers_the_factors_and_is_seeded():
     # every true factor lies in the span of the start (canonical correlations)
     q1, q2 = np.linalg.qr(z - z.mean(0))[0], np.linalg.qr(start - start.mean(0))[0]
     assert np.linalg.svd(q1.T @ q2, compute_uv=False).min() > 0.9
+
+
+PROBE = """
+import sys
+import rgfactor as rgf
+from rgfactor.inference.pca_start import pca_factors, uses_randomized_svd
+views = {{"a": ("gaussian", {d}), "b": ("gaussian", 30)}}
+data, _ = rgf.simulate.multiview(n_subjects=60, n_factors=2, views=views, random_state=0)
+arrays = data.to_arrays()
+before = "sklearn.decomposition" in sys.modules
+z = pca_factors(arrays, 3, 0)
+print(before, uses_randomized_svd((60, {d} + 30), 3), "sklearn.decomposition" in sys.modules, z.shape)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_scikit_learns_pca_is_imported_only_where_it_is_used():
+    """scikit-learn's decomposition package (0.22 s to import in a fresh process, with the linear models,
+    model selection and metrics it imports) is imported by the explicit path only, not by the randomized SVD
+    that starts S1-sized fits. Fresh processes: the import state is global."""
+    out = {}
+    for d in (600, 20):   # 630 features: the randomized path; 50: the explicit one
+        res = subprocess.run([sys.executable, "-c", PROBE.format(d=d)], capture_output=True, text=True, timeout=200)
+        assert res.returncode == 0, res.stderr
+        out[d] = res.stdout.split()
+    assert out[600][:3] == ["False", "True", "False"] and out[20][:3] == ["False", "False", "True"]

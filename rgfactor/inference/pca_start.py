@@ -190,8 +190,6 @@ def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: 
     :data:`PCA_SUBJECTS` subjects, the PCA is fitted on that many drawn at random (seeded) and every
     subject projected on its axes, a block at a time.
     """
-    from sklearn.decomposition import PCA
-
     dtype = _precision(arrays.views)
     n, sub = arrays.n_subjects, None
     shape = (n, sum(v.n_features for v in arrays.views))
@@ -208,6 +206,10 @@ def pca_factors(arrays: ModelArrays, n_factors: int, random_state: int, design: 
     else:
         if n > PCA_SUBJECTS:
             sub = np.sort(np.random.default_rng([random_state, 1]).choice(n, PCA_SUBJECTS, replace=False))
+        # imported here: scikit-learn's decomposition package imports its linear models, model selection and
+        # metrics (0.22 s in a fresh process), which the randomized path above does not need
+        from sklearn.decomposition import PCA
+
         x, stats, coef = pca_matrix(arrays, slice(None) if sub is None else sub, dtype, design)
         pca = PCA(n_components=n_comp, random_state=random_state, copy=False)   # x is ours: centred in place
         scores = pca.fit_transform(x)
