@@ -17,7 +17,6 @@ import warnings
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -33,7 +32,8 @@ from rgfactor.generative.svc import SubjectIntercept, SVCModel
 from rgfactor.inference.svc import fit_nuts, fit_svi
 from rgfactor.posterior.diagnostics import nuts_diagnostics
 from rgfactor.posterior.svc import (INTERVAL, amplitude_savage_dickey, build_idata, flatten,
-                                    linear_predictor_draws, spatial_share, variation_table)
+                                    linear_predictor_draws, response_mean, spatial_share, surface_draws,
+                                    variation_table)
 
 METHODS = ("auto", "nuts", "svi")
 AUTO_NUTS_MAX_UNITS = 3000      # 'auto' uses NUTS up to this many units for non-Gaussian likelihoods
@@ -302,14 +302,8 @@ class SVC(BaseEstimator):
         return self._surfaces_at(cv, units)
 
     def _surfaces_at(self, cv, units) -> xr.DataArray:
-        basis = self.model_.surfaces.basis
-        basis.check_inside(cv, units)
-        post = self.idata_.posterior
-        with jax.enable_x64(True):
-            phi = basis.phi(cv)
-            beta = HSGPSurfaces.surfaces(jnp.asarray(post["beta_mean"].values), jnp.asarray(post["gp_weight"].values),
-                                         phi)
-        return xr.DataArray(np.asarray(beta), dims=("chain", "draw", "unit", "term"),
+        self.model_.surfaces.basis.check_inside(cv, units)
+        return xr.DataArray(surface_draws(self.model_, self.idata_.posterior, cv), dims=("chain", "draw", "unit", "term"),
                             coords={"unit": units, "term": self.terms_})
 
     def predict(self, X_new, coordinates_new, *, offset=None, groups=None) -> xr.DataArray:
@@ -326,19 +320,9 @@ class SVC(BaseEstimator):
         design, cv, off, units, _ = new_unit_arrays(X_new, coordinates_new, terms=self.terms_,
                                                     coordinate_names=self.coordinate_names_, offset=offset)
         beta = self._surfaces_at(cv, units).values                                 # (C, D, n, J)
-        eta = off + np.einsum("nj,cdnj->cdn", design, beta)
-        post = self.idata_.posterior
-        if groups is not None and "subject_effect" in post:
-            labels = list(post["subject"].values)
-            g = pd.Series(groups).reindex(pd.Index(coordinates_new.index)).astype(str).to_numpy()
-            known = np.array([v in labels for v in g])
-            codes = np.array([labels.index(v) if v in labels else 0 for v in g])
-            eta = eta + np.where(known, post["subject_effect"].values[..., codes], 0.0)
-        lik = self.model_.likelihood
-        params = {k: post[v].values[..., 0][..., None] for k, v in
-                  zip(lik.nuisance, [n.name.format(view="response") for n in lik.nuisance_variables]) if v in post}
-        with jax.enable_x64(True):
-            mean = np.asarray(lik.mean(jnp.asarray(eta), params)).mean(axis=(0, 1))
+        labels = None if groups is None else \
+            pd.Series(groups).reindex(pd.Index(coordinates_new.index)).astype(str).to_numpy()
+        mean = response_mean(self.model_, self.idata_.posterior, design, beta, off, labels)
         return xr.DataArray(mean, dims=("unit",), coords={"unit": units}, name="prediction")
 
     # --------------------------------------------------------------- persistence

@@ -274,3 +274,22 @@ def test_bernoulli_varying_coefficient_by_nuts():
     assert p["x"] < 0.5 and p["intercept"] > p["x"], p
     d = svc.diagnostics_
     assert d["method"] == "nuts" and d["n_divergent"] <= 3 and d["max_r_hat"] < 1.05, d
+
+
+@pytest.mark.timeout(300)
+def test_predict_adds_the_intercepts_of_known_subjects_only():
+    """predict(groups=...) adds each unit's subject intercept where the subject was in training (exactly its
+    posterior mean for a Gaussian response: the mean of eta + u over the draws) and nothing for a new one."""
+    from rgfactor.simulate_svc import grid_design
+
+    y, X, C, truth = grid_design({"intercept": lambda u, v: 1.0 + 0.0 * u, "x": lambda u, v: 0.5 + 0.05 * u},
+                                 n_side=8, n_subjects=4, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svc = SVC(n_basis=6, num_draws=50, random_state=0).fit(y, X, C, groups=truth["groups"], method="svi")
+    post = svc.idata_.posterior
+    effect = post["subject_effect"].mean(("chain", "draw")).to_series()
+    base = svc.predict(X, C).values
+    np.testing.assert_allclose(svc.predict(X, C, groups=truth["groups"]).values,
+                               base + effect.loc[truth["groups"].to_numpy()].to_numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(svc.predict(X, C, groups=pd.Series("new", index=X.index)).values, base, rtol=1e-12)

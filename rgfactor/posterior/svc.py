@@ -25,6 +25,7 @@ import xarray as xr
 from numpyro.infer.util import log_density
 
 from rgfactor.data.spatial import SpatialArrays
+from rgfactor.generative.hsgp import HSGPSurfaces
 from rgfactor.generative.svc import RESPONSE, SVCModel
 from rgfactor.inference.compile_options import FAST_COMPILE, without_validation
 
@@ -156,6 +157,34 @@ def variation_table(reported: dict, share: np.ndarray, sd_table: pd.DataFrame, t
     out["boundary_factor"] = "x".join(f"{c:g}" for c in basis.boundary_factor)
     out["basis_rule"] = rule
     return out
+
+
+def surface_draws(model: SVCModel, posterior: xr.Dataset, coordinates: np.ndarray) -> np.ndarray:
+    """(chain, draw, unit, term) draws of the coefficient surfaces at ``coordinates`` (units, coordinates),
+    from the posterior's ``beta_mean`` and ``gp_weight`` and the fit's HSGP basis."""
+    with jax.enable_x64(True):
+        phi = model.surfaces.basis.phi(coordinates)
+        beta = HSGPSurfaces.surfaces(jnp.asarray(posterior["beta_mean"].values),
+                                     jnp.asarray(posterior["gp_weight"].values), phi)
+    return np.asarray(beta)
+
+
+def response_mean(model: SVCModel, posterior: xr.Dataset, design: np.ndarray, beta: np.ndarray,
+                  offset, subjects=None) -> np.ndarray:
+    """(units,) posterior mean of E[y | eta] at new units: eta = offset + design . beta per draw (``beta``
+    from :func:`surface_draws`), plus the subject intercept of units whose label in ``subjects`` (units,) was
+    seen in training (a new subject gets none), through the likelihood's mean with its nuisance draws."""
+    eta = offset + np.einsum("nj,cdnj->cdn", design, beta)
+    if subjects is not None and "subject_effect" in posterior:
+        index = {label: i for i, label in enumerate(posterior["subject"].values)}
+        known = np.array([v in index for v in subjects])
+        codes = np.array([index.get(v, 0) for v in subjects])
+        eta = eta + np.where(known, posterior["subject_effect"].values[..., codes], 0.0)
+    lik = model.likelihood
+    names = [n.name.format(view=RESPONSE) for n in lik.nuisance_variables]
+    params = {k: posterior[v].values[..., 0][..., None] for k, v in zip(lik.nuisance, names) if v in posterior}
+    with jax.enable_x64(True):
+        return np.asarray(lik.mean(jnp.asarray(eta), params)).mean(axis=(0, 1))
 
 
 def build_idata(model: SVCModel, arrays: SpatialArrays, reported: dict, data: dict, *, response: str,
